@@ -1,0 +1,3 @@
+export * from "./frames.js";
+export * from "./mux.js";
+export * from "./stream.js";
