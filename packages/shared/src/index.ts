@@ -2,3 +2,4 @@ export * from "./errors.js";
 export * from "./logger.js";
 export * from "./version.js";
 export * from "./mux/index.js";
+export * from "./relay.js";

@@ -1,0 +1,3 @@
+export * from "./link.js";
+export * from "./registry.js";
+export * from "./server.js";
