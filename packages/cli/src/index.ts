@@ -1,0 +1,3 @@
+export * from "./client.js";
+export * from "./profile.js";
+export * from "./tunnel-client.js";

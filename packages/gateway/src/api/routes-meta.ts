@@ -1,0 +1,35 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { AIRLOCK_VERSION } from "@airlock/shared";
+import { principalOf } from "./auth.js";
+
+export interface MetaRoutesOptions {
+  caPem: string | null;
+  ready: () => boolean;
+}
+
+export const metaRoutes: FastifyPluginAsyncTypebox<MetaRoutesOptions> = async (app, opts) => {
+  app.get("/healthz", { config: { public: true }, schema: { tags: ["meta"], hide: true } }, async (_req, reply) =>
+    opts.ready() ? { status: "ok", version: AIRLOCK_VERSION } : reply.status(503).send({ status: "starting" }),
+  );
+
+  app.get(
+    "/api/v1/ca",
+    { config: { public: true }, schema: { tags: ["meta"], summary: "The CA that signs the agent port's certificate (PEM)" } },
+    async (_req, reply) => (opts.caPem ? reply.type("application/x-pem-file").send(opts.caPem) : reply.status(404).send()),
+  );
+
+  app.get(
+    "/api/v1/whoami",
+    {
+      schema: {
+        tags: ["meta"],
+        response: { 200: Type.Object({ subject: Type.String(), kind: Type.String(), roles: Type.Array(Type.String()), expiresAt: Type.String() }) },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      return { subject: p.subject, kind: p.kind, roles: p.roles, expiresAt: p.expiresAt.toISOString() };
+    },
+  );
+};

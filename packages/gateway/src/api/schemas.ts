@@ -1,0 +1,98 @@
+import { Type } from "@sinclair/typebox";
+
+/** Shared response shapes; they feed both validation/serialization and the OpenAPI document. */
+export const Problem = Type.Object(
+  { type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(), code: Type.String() },
+  { $id: "Problem", additionalProperties: true },
+);
+
+export const NameParam = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) });
+export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+
+const Nullable = <T extends import("@sinclair/typebox").TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/** Serialized as ISO 8601; handlers may return Date objects. */
+const Time = Type.Unsafe<string | Date>({ type: "string", format: "date-time" });
+
+export const AgentView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  group: Nullable(Type.String()),
+  status: Type.Union([Type.Literal("online"), Type.Literal("offline"), Type.Literal("pending"), Type.Literal("revoked")]),
+  version: Nullable(Type.String()),
+  hostname: Nullable(Type.String()),
+  lastSeenAt: Nullable(Time),
+  enrolledAt: Nullable(Time),
+  createdAt: Time,
+  streams: Type.Integer(),
+});
+
+export const TargetTls = Type.Object(
+  {
+    enabled: Type.Boolean(),
+    verify: Type.Boolean({ default: true }),
+    serverName: Type.Optional(Type.String()),
+    caPem: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const ConnectionType = Type.Union(["tcp", "postgres", "mysql", "ssh", "kubernetes", "http"].map((t) => Type.Literal(t)));
+
+export const ConnectionView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  type: Type.String(),
+  host: Type.String(),
+  port: Type.Integer(),
+  agent: Nullable(Type.String()),
+  agentGroup: Nullable(Type.String()),
+  tls: TargetTls,
+  labels: Type.Record(Type.String(), Type.String()),
+  hasSecrets: Type.Boolean(),
+  createdAt: Time,
+  updatedAt: Time,
+});
+
+export const ConnectionCreate = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    type: ConnectionType,
+    host: Type.String({ minLength: 1, maxLength: 253 }),
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    agent: Type.Optional(Type.String()),
+    agentGroup: Type.Optional(Type.String()),
+    tls: Type.Optional(TargetTls),
+    labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+    secrets: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "write-only; encrypted at rest, never returned" })),
+  },
+  { additionalProperties: false },
+);
+
+export const TokenView = Type.Object({
+  id: Type.String(),
+  subject: Type.String(),
+  kind: Type.String(),
+  roles: Type.Array(Type.String()),
+  description: Nullable(Type.String()),
+  createdBy: Nullable(Type.String()),
+  expiresAt: Time,
+  revokedAt: Nullable(Time),
+  lastUsedAt: Nullable(Time),
+  createdAt: Time,
+});
+
+export const SessionView = Type.Object({
+  id: Type.String(),
+  subject: Type.String(),
+  connectionName: Type.String(),
+  protocol: Type.String(),
+  agent: Nullable(Type.String()),
+  clientAddr: Nullable(Type.String()),
+  startedAt: Time,
+  endedAt: Nullable(Time),
+  bytesUp: Type.Integer(),
+  bytesDown: Type.Integer(),
+  outcome: Type.String(),
+  errorCode: Nullable(Type.String()),
+  error: Nullable(Type.String()),
+});

@@ -1,0 +1,109 @@
+import { resolve } from "node:path";
+import { Type, type Static } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { AirlockError } from "@airlock/shared";
+
+/**
+ * The gateway's whole configuration, validated in this one place. Sources, in
+ * order of precedence: explicit overrides (CLI flags, tests), AIRLOCK_* env.
+ */
+export const GatewayConfigSchema = Type.Object({
+  dataDir: Type.String({ minLength: 1 }),
+  /** PostgreSQL URL; embedded PGlite in dataDir/store when absent. */
+  databaseUrl: Type.Optional(Type.String({ pattern: "^postgres(ql)?://" })),
+  /** Base64 32-byte key(s), comma separated, first is primary; dataDir/master.key when absent. */
+  masterKey: Type.Optional(Type.String({ minLength: 1 })),
+  api: Type.Object({
+    host: Type.String(),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    /** How clients reach the API (printed in hints); derived from host:port when absent. */
+    publicUrl: Type.Optional(Type.String()),
+  }),
+  agents: Type.Object({
+    host: Type.String(),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    /** How agents reach the tunnel port (printed by `agents create`). */
+    publicAddress: Type.Optional(Type.String()),
+    /** Extra names for the generated certificate. */
+    tlsNames: Type.Array(Type.String()),
+    certFile: Type.Optional(Type.String()),
+    keyFile: Type.Optional(Type.String()),
+    /** Plaintext tunnel: tests and benchmarks only. */
+    insecure: Type.Boolean(),
+  }),
+  tokens: Type.Object({
+    defaultTtlSeconds: Type.Integer({ minimum: 60 }),
+    maxTtlSeconds: Type.Integer({ minimum: 60 }),
+    enrollmentTtlSeconds: Type.Integer({ minimum: 60 }),
+  }),
+  tunnel: Type.Object({
+    keepaliveIntervalMs: Type.Integer({ minimum: 100 }),
+    keepaliveTimeoutMs: Type.Integer({ minimum: 300 }),
+    initialWindow: Type.Integer({ minimum: 16 * 1024, maximum: 64 * 1024 * 1024 }),
+  }),
+  connect: Type.Object({
+    /** A client whose socket has not taken bytes for this long is dropped. */
+    clientStallTimeoutMs: Type.Integer({ minimum: 100 }),
+  }),
+});
+
+export type GatewayConfig = Static<typeof GatewayConfigSchema>;
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+export type GatewayConfigInput = DeepPartial<GatewayConfig>;
+
+function hostPort(v: string | undefined, fallback: [string, number]): [string, number] {
+  if (!v) return fallback;
+  const i = v.lastIndexOf(":");
+  if (i < 0) return [v, fallback[1]];
+  return [v.slice(0, i).replace(/^\[|\]$/g, "") || fallback[0], Number(v.slice(i + 1))];
+}
+
+const int = (v: string | undefined) => (v === undefined || v === "" ? undefined : Number(v));
+const list = (v: string | undefined) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined);
+
+function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
+  const [apiHost, apiPort] = hostPort(env.AIRLOCK_API_LISTEN, ["0.0.0.0", 8080]);
+  const [agHost, agPort] = hostPort(env.AIRLOCK_AGENT_LISTEN, ["0.0.0.0", 8443]);
+  return {
+    dataDir: env.AIRLOCK_DATA_DIR,
+    databaseUrl: env.AIRLOCK_DATABASE_URL || undefined,
+    masterKey: env.AIRLOCK_MASTER_KEY || undefined,
+    api: { host: apiHost, port: apiPort, publicUrl: env.AIRLOCK_PUBLIC_URL },
+    agents: { host: agHost, port: agPort, publicAddress: env.AIRLOCK_AGENT_PUBLIC_ADDRESS, tlsNames: list(env.AIRLOCK_TLS_NAMES) },
+    tokens: { defaultTtlSeconds: int(env.AIRLOCK_TOKEN_TTL_SECONDS), maxTtlSeconds: int(env.AIRLOCK_TOKEN_MAX_TTL_SECONDS) },
+    connect: { clientStallTimeoutMs: int(env.AIRLOCK_CLIENT_STALL_TIMEOUT_MS) },
+  };
+}
+
+const DEFAULTS: GatewayConfig = {
+  dataDir: ".airlock",
+  api: { host: "0.0.0.0", port: 8080 },
+  agents: { host: "0.0.0.0", port: 8443, tlsNames: [], insecure: false },
+  tokens: { defaultTtlSeconds: 3600, maxTtlSeconds: 7 * 24 * 3600, enrollmentTtlSeconds: 24 * 3600 },
+  tunnel: { keepaliveIntervalMs: 1_000, keepaliveTimeoutMs: 5_000, initialWindow: 1024 * 1024 },
+  connect: { clientStallTimeoutMs: 30_000 },
+};
+
+function merge<T>(base: T, ...layers: unknown[]): T {
+  let out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const layer of layers) {
+    if (!layer || typeof layer !== "object") continue;
+    for (const [k, v] of Object.entries(layer)) {
+      if (v === undefined) continue;
+      const cur = out[k];
+      out[k] = cur && typeof cur === "object" && !Array.isArray(cur) && typeof v === "object" && !Array.isArray(v) ? merge(cur, v) : v;
+    }
+  }
+  return out as T;
+}
+
+/** Builds and validates the configuration; every problem is reported at once. */
+export function loadConfig(overrides: GatewayConfigInput = {}, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const cfg = merge(DEFAULTS, fromEnv(env), overrides);
+  const problems = [...Value.Errors(GatewayConfigSchema, cfg)].map((e) => `${e.path || "/"}: ${e.message}`);
+  if (cfg.tunnel.keepaliveTimeoutMs <= cfg.tunnel.keepaliveIntervalMs) problems.push("/tunnel/keepaliveTimeoutMs: must exceed keepaliveIntervalMs");
+  if (cfg.tokens.defaultTtlSeconds > cfg.tokens.maxTtlSeconds) problems.push("/tokens/defaultTtlSeconds: must not exceed maxTtlSeconds");
+  if (problems.length) throw new AirlockError("CONFIG_INVALID", `invalid gateway configuration:\n  ${problems.join("\n  ")}`);
+  return { ...cfg, dataDir: resolve(cfg.dataDir) };
+}

@@ -1,0 +1,151 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import websocket from "@fastify/websocket";
+import swagger from "@fastify/swagger";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyInstance } from "fastify";
+import { AirlockError, AIRLOCK_VERSION, WS_SUBPROTOCOL, type Logger } from "@airlock/shared";
+import { AgentService } from "./agents/service.js";
+import { authPlugin } from "./api/auth.js";
+import { connectRoutes } from "./api/connect.js";
+import { installProblemHandler } from "./api/problem.js";
+import { agentRoutes } from "./api/routes-agents.js";
+import { connectionRoutes } from "./api/routes-connections.js";
+import { metaRoutes } from "./api/routes-meta.js";
+import { sessionRoutes } from "./api/routes-sessions.js";
+import { tokenRoutes } from "./api/routes-tokens.js";
+import { AccessTokenService } from "./auth/access-tokens.js";
+import type { GatewayConfig } from "./config.js";
+import { ConnectionService } from "./connections/service.js";
+import { loadOrCreateGatewayTls, loadOrCreateKeyring } from "./crypto/index.js";
+import { SessionRecorder } from "./sessions/recorder.js";
+import { openStore, type Store } from "./store/index.js";
+import { AgentRegistry, TunnelServer } from "./tunnel/index.js";
+
+export interface Gateway {
+  config: GatewayConfig;
+  apiUrl: string;
+  agentAddress: string;
+  /** CA certificate agents must trust (null when the tunnel is plaintext). */
+  caPem: string | null;
+  caPin: string | null;
+  /** Set only on the first start of a fresh store: also written to dataDir/admin-token. */
+  bootstrapToken: string | null;
+  store: Store;
+  registry: AgentRegistry;
+  agents: AgentService;
+  connections: ConnectionService;
+  tokens: AccessTokenService;
+  sessions: SessionRecorder;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pino logger, TypeBox provider
+  app: FastifyInstance<any, any, any, any, any>;
+  stop(): Promise<void>;
+}
+
+const fmtHost = (h: string) => (h.includes(":") ? `[${h}]` : h);
+const reachable = (h: string) => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h);
+
+/** Starts the whole gateway: store, tunnel port, REST API and front doors. */
+export async function startGateway(config: GatewayConfig, logger: Logger): Promise<Gateway> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const keyring = await loadOrCreateKeyring({ dataDir: config.dataDir, masterKey: config.masterKey });
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
+  try {
+    const tls = config.agents.insecure
+      ? null
+      : await loadOrCreateGatewayTls({ dataDir: config.dataDir, extraNames: config.agents.tlsNames, certFile: config.agents.certFile, keyFile: config.agents.keyFile });
+
+    const registry = new AgentRegistry();
+    const agents = new AgentService(store, registry, logger.child({ component: "agents" }), config.tokens.enrollmentTtlSeconds);
+    const connections = new ConnectionService(store, keyring);
+    const tokens = new AccessTokenService(store, config.tokens);
+    const sessions = new SessionRecorder(store, logger.child({ component: "sessions" }));
+    if (store.kind === "pglite") {
+      // The embedded store serves one process: anything still open was cut by a crash.
+      const n = await sessions.closeOrphans();
+      if (n) logger.warn({ sessions: n }, "closed sessions left open by an earlier run");
+    }
+
+    const bootstrapToken = await tokens.bootstrapAdmin(config.tokens.maxTtlSeconds);
+    if (bootstrapToken) {
+      const file = join(config.dataDir, "admin-token");
+      await writeFile(file, `${bootstrapToken}\n`, { mode: 0o600 });
+      logger.info({ file }, "fresh store: wrote a bootstrap admin token");
+    }
+
+    const tunnel = new TunnelServer({
+      listen: `${fmtHost(config.agents.host)}:${config.agents.port}`,
+      tls: tls ? { certPem: tls.certPem + tls.caPem, keyPem: tls.keyPem } : null,
+      authenticate: (hello, peer) => agents.authenticate(hello, peer),
+      registry,
+      logger: logger.child({ component: "tunnel" }),
+      mux: config.tunnel,
+    });
+    const agentPort = await tunnel.start();
+    cleanup.unshift(() => tunnel.stop());
+    const agentAddress = config.agents.publicAddress ?? `${fmtHost(reachable(config.agents.host))}:${agentPort}`;
+
+    let ready = false;
+    const app = Fastify({ loggerInstance: logger.child({ component: "api" }), disableRequestLogging: true, bodyLimit: 1024 * 1024 }).withTypeProvider<TypeBoxTypeProvider>();
+    cleanup.unshift(() => app.close());
+    installProblemHandler(app);
+    await app.register(swagger, {
+      openapi: {
+        openapi: "3.1.0",
+        info: { title: "Airlock gateway API", version: AIRLOCK_VERSION },
+        components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+        security: [{ bearer: [] }],
+      },
+    });
+    await app.register(websocket, {
+      options: {
+        maxPayload: 1024 * 1024,
+        handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
+      },
+    });
+    await app.register(authPlugin, { tokens });
+    await app.register(metaRoutes, { caPem: tls?.caPem ?? null, ready: () => ready });
+    app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+    const runDeps = { connections, sessions, registry, log: logger.child({ component: "sessions" }) };
+    await app.register(
+      async (v1) => {
+        await v1.register(agentRoutes, { agents, agentEndpoint: () => ({ address: agentAddress, caPin: tls?.caFingerprint ?? null }) });
+        await v1.register(connectionRoutes, { connections });
+        await v1.register(tokenRoutes, { tokens, sessions });
+        await v1.register(sessionRoutes, { sessions });
+        await v1.register(connectRoutes, { deps: runDeps, clientStallTimeoutMs: config.connect.clientStallTimeoutMs });
+      },
+      { prefix: "/api/v1" },
+    );
+    await app.listen({ host: config.api.host, port: config.api.port });
+    const addr = app.server.address();
+    const apiPort = typeof addr === "object" && addr ? addr.port : config.api.port;
+    const apiUrl = config.api.publicUrl ?? `http://${fmtHost(reachable(config.api.host))}:${apiPort}`;
+    ready = true;
+    logger.info({ api: apiUrl, agents: agentAddress, store: store.kind, version: AIRLOCK_VERSION }, "gateway ready");
+
+    return {
+      config,
+      apiUrl,
+      agentAddress,
+      caPem: tls?.caPem ?? null,
+      caPin: tls?.caFingerprint ?? null,
+      bootstrapToken,
+      store,
+      registry,
+      agents,
+      connections,
+      tokens,
+      sessions,
+      app,
+      async stop() {
+        ready = false;
+        for (const fn of cleanup) await fn().catch((err: Error) => logger.warn({ err: err.message }, "shutdown step failed"));
+      },
+    };
+  } catch (err) {
+    for (const fn of cleanup) await fn().catch(() => {});
+    throw AirlockError.from(err, "CONFIG_INVALID");
+  }
+}

@@ -1,0 +1,116 @@
+import { AirlockError, type Logger } from "@airlock/shared";
+import type { Store } from "../store/index.js";
+
+export type SessionOutcome = "active" | "ok" | "failed" | "denied";
+
+export interface SessionStart {
+  subject: string;
+  tokenId: string | null;
+  connectionId: string | null;
+  connectionName: string;
+  protocol: string;
+  clientAddr: string | null;
+}
+
+export interface SessionEnd {
+  bytesUp: number;
+  bytesDown: number;
+  outcome: Exclude<SessionOutcome, "active">;
+  error?: AirlockError;
+}
+
+/** A live session: what revocation needs to find and cut it. */
+interface Live {
+  tokenId: string | null;
+  abort: (err: AirlockError) => void;
+}
+
+/**
+ * Session records. A record is written before the first byte flows and the
+ * caller must not connect if that write fails (fail closed); it is completed
+ * exactly once with bytes and outcome.
+ */
+export class SessionRecorder {
+  private readonly live = new Map<string, Live>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  async start(s: SessionStart): Promise<string> {
+    try {
+      const row = await this.store.prisma.session.create({ data: { ...s, outcome: "active" } });
+      return row.id;
+    } catch (err) {
+      throw new AirlockError("STORE_UNAVAILABLE", "cannot record the session, so it is not started", { cause: err });
+    }
+  }
+
+  async update(id: string, data: { agentId?: string; connectionId?: string }): Promise<void> {
+    await this.store.prisma.session.update({ where: { id }, data });
+  }
+
+  track(id: string, live: Live): void {
+    this.live.set(id, live);
+  }
+
+  async finish(id: string, end: SessionEnd): Promise<void> {
+    this.live.delete(id);
+    try {
+      await this.store.prisma.session.update({
+        where: { id },
+        data: {
+          endedAt: new Date(),
+          bytesUp: BigInt(end.bytesUp),
+          bytesDown: BigInt(end.bytesDown),
+          outcome: end.outcome,
+          errorCode: end.error?.code ?? null,
+          error: end.error?.message ?? null,
+        },
+      });
+    } catch (err) {
+      this.log.error({ session: id, err: (err as Error).message }, "could not complete the session record");
+    }
+  }
+
+  /** Cuts every live session opened with a token (revocation). */
+  abortByToken(tokenId: string, err: AirlockError): number {
+    let n = 0;
+    for (const l of this.live.values()) if (l.tokenId === tokenId) (l.abort(err), n++);
+    return n;
+  }
+
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  /** Marks sessions a crashed embedded gateway left open; only safe with a single gateway process. */
+  async closeOrphans(): Promise<number> {
+    const r = await this.store.prisma.session.updateMany({
+      where: { outcome: "active" },
+      data: { outcome: "failed", errorCode: "LINK_LOST", error: "gateway stopped while the session was open", endedAt: new Date() },
+    });
+    return r.count;
+  }
+
+  async list(filter: { subject?: string; connection?: string; outcome?: string; limit?: number; before?: string }) {
+    return this.store.prisma.session.findMany({
+      where: {
+        ...(filter.subject ? { subject: filter.subject } : {}),
+        ...(filter.connection ? { connectionName: filter.connection } : {}),
+        ...(filter.outcome ? { outcome: filter.outcome } : {}),
+        ...(filter.before ? { startedAt: { lt: new Date(filter.before) } } : {}),
+      },
+      orderBy: { startedAt: "desc" },
+      take: Math.min(filter.limit ?? 50, 500),
+      include: { agent: { select: { name: true } } },
+    });
+  }
+
+  async get(id: string) {
+    const row = await this.store.prisma.session.findUnique({ where: { id }, include: { agent: { select: { name: true } } } });
+    if (!row) throw new AirlockError("NOT_FOUND", `no session ${id}`);
+    return row;
+  }
+}
