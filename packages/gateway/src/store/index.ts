@@ -1,0 +1,56 @@
+// The gateway's store: Prisma over PostgreSQL when a database URL is given,
+// else embedded PGlite in `<dataDir>/store`. Opening applies pending SQL
+// migrations (src/store/migrate.ts) before anyone can query.
+import type { Logger } from "pino";
+import type { PrismaClient } from "./generated/client.js";
+import { openPglite } from "./pglite.js";
+import { openPostgres } from "./postgres.js";
+
+export interface Store {
+  prisma: PrismaClient;
+  kind: "pglite" | "postgres";
+  /** Disconnects Prisma and closes the pool or PGlite (flushing it). Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** postgres:// or postgresql:// URL; when unset, PGlite in `${dataDir}/store`. */
+  databaseUrl?: string;
+  dataDir: string;
+  logger: Logger;
+  /** Tests only: another prisma/migrations directory. */
+  migrationsDir?: string;
+  /** How long to wait for another gateway migrating the same PostgreSQL database. Default 60 s. */
+  lockTimeoutMs?: number;
+}
+
+/**
+ * Opens the store and brings its schema up to date. Throws AirlockError:
+ * CONFIG_INVALID for a bad URL, STORE_UNAVAILABLE when the database can't be
+ * reached or migrated (a MigrationError, with `reason`, for migration problems).
+ */
+export async function openStore(opts: OpenStoreOptions): Promise<Store> {
+  const logger = opts.logger.child({ component: "store" });
+  const common = {
+    logger,
+    ...(opts.migrationsDir === undefined ? {} : { migrationsDir: opts.migrationsDir }),
+  };
+  // An empty string (e.g. AIRLOCK_DATABASE_URL= in a unit file) means "not set".
+  if (opts.databaseUrl) {
+    const pg = await openPostgres({
+      ...common,
+      databaseUrl: opts.databaseUrl,
+      ...(opts.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: opts.lockTimeoutMs }),
+    });
+    logger.info({ kind: "postgres" }, "store opened");
+    return { prisma: pg.prisma, kind: "postgres", close: pg.close };
+  }
+  const lite = await openPglite({ ...common, dataDir: opts.dataDir });
+  logger.info({ kind: "pglite", dataDir: opts.dataDir }, "store opened");
+  return { prisma: lite.prisma, kind: "pglite", close: lite.close };
+}
+
+export { MIGRATIONS_DIR, MigrationError, type MigrationFailure } from "./migrate.js";
+// Prisma's client and types, so other modules never import ./generated directly.
+export { Prisma, PrismaClient } from "./generated/client.js";
+export type { AccessToken, Agent, Connection, Session } from "./generated/client.js";

@@ -1,0 +1,93 @@
+// PostgreSQL store: migrations over one dedicated connection, then Prisma over
+// a pg pool (through @prisma/adapter-pg; the client engine has no Rust
+// binaries, so nothing is downloaded at run time).
+import { AirlockError } from "@airlock/shared/errors";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import type { Logger } from "pino";
+import { PrismaClient } from "./generated/client.js";
+import { applyMigrations, type MigrationConnection } from "./migrate.js";
+
+export interface PostgresOptions {
+  databaseUrl: string;
+  logger: Logger;
+  migrationsDir?: string;
+  lockTimeoutMs?: number;
+}
+
+// Fail fast on a dead server instead of pg's default of waiting forever.
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Rejects anything but a postgres URL, without echoing it (it may hold a password). */
+function checkUrl(url: string): void {
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch (err) {
+    throw new AirlockError("CONFIG_INVALID", "the database URL is not a valid URL", { cause: err });
+  }
+  if (protocol !== "postgres:" && protocol !== "postgresql:") {
+    throw new AirlockError("CONFIG_INVALID", `the database URL must be postgres:// or postgresql://, not ${protocol}//`);
+  }
+}
+
+function migrationConnection(client: pg.Client): MigrationConnection {
+  return {
+    async query<R>(sql: string, params?: unknown[]) {
+      return (await client.query(sql, params)).rows as R[];
+    },
+    async exec(sql: string) {
+      // No parameters: pg uses the simple query protocol, which runs scripts.
+      await client.query(sql);
+    },
+  };
+}
+
+async function migrate(opts: PostgresOptions): Promise<void> {
+  // A dedicated connection, not a pooled one: the advisory lock and
+  // lock_timeout are per session and must not leak into Prisma's pool.
+  const client = new pg.Client({ connectionString: opts.databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // An 'error' event without a listener would crash the process.
+  client.on("error", (err) => opts.logger.warn({ err }, "PostgreSQL migration connection failed"));
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new AirlockError("STORE_UNAVAILABLE", `cannot connect to PostgreSQL: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    await applyMigrations(migrationConnection(client), {
+      logger: opts.logger,
+      ...(opts.migrationsDir === undefined ? {} : { dir: opts.migrationsDir }),
+      ...(opts.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: opts.lockTimeoutMs }),
+    });
+  } catch (err) {
+    throw AirlockError.from(err, "STORE_UNAVAILABLE");
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function openPostgres(opts: PostgresOptions): Promise<{ prisma: PrismaClient; close(): Promise<void> }> {
+  checkUrl(opts.databaseUrl);
+  await migrate(opts);
+
+  const pool = new pg.Pool({ connectionString: opts.databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // Idle clients get errors when the server restarts; unhandled, they'd crash
+  // the gateway. The pool drops the broken client and opens a new one later.
+  pool.on("error", (err) => opts.logger.warn({ err }, "idle PostgreSQL connection failed"));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+
+  let closing: Promise<void> | undefined;
+  return {
+    prisma,
+    close() {
+      closing ??= (async () => {
+        await prisma.$disconnect();
+        await pool.end(); // we passed the pool in, so the adapter leaves it to us
+      })();
+      return closing;
+    },
+  };
+}
