@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Agent, loadState } from "@airlock/agent";
 import { loadConfig, startGateway, type Gateway } from "@airlock/gateway";
@@ -21,6 +21,7 @@ const AGENT = "dev-agent";
  */
 export async function runDev(o: DevOptions): Promise<void> {
   const dataDir = resolve(o.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const logger = createLogger({ name: "airlock-dev", level: process.env.AIRLOCK_LOG_LEVEL ?? "warn" });
   const demo = await startDemoTarget(join(dataDir, "demo-pg"), o.demoPort);
   let gw: Gateway | null = null;
@@ -67,7 +68,7 @@ export async function runDev(o: DevOptions): Promise<void> {
         `Airlock dev is up: API ${gw.apiUrl}, agent ${AGENT} online, demo target demo-pg (fake customers).`,
         `Admin token and URLs: ${join(dataDir, "dev.json")}`,
         `Try:  export AIRLOCK_URL=${gw.apiUrl} AIRLOCK_TOKEN=$(node -p "require('${join(dataDir, "dev.json")}').adminToken")`,
-        `      pnpm airlock connect demo-pg --port 5433 &   psql "postgresql://postgres@127.0.0.1:5433/postgres" -c "select * from customers limit 5"`,
+        `      pnpm airlock connect demo-pg --port 5433 &   psql "postgresql://postgres:postgres@127.0.0.1:5433/postgres" -c "select * from customers limit 5"`,
         `ready`,
         "",
       ].join("\n"),
