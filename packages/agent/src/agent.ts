@@ -1,5 +1,6 @@
 import { createHash, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import net from "node:net";
 import tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { AgentTunnelClient } from "@airlock/proto";
@@ -54,13 +55,17 @@ export class Agent {
 
   async start(): Promise<void> {
     const creds = await this.credentials();
+    const host = hostOf(this.target);
+    // Node warns when SNI is an IP (RFC 6066 forbids it), so for IP targets we send
+    // a placeholder SNI and verify the certificate against the IP ourselves.
+    const nameOverride = this.opts.tlsServerName ?? (net.isIP(host) ? SNI_PLACEHOLDER : undefined);
     this.client = new AgentTunnelClient(this.target, creds, {
       "grpc.max_receive_message_length": 1024 * 1024,
       "grpc.max_send_message_length": 1024 * 1024,
       "grpc-node.flow_control_window": 8 * 1024 * 1024,
       "grpc.initial_reconnect_backoff_ms": 250,
       "grpc.max_reconnect_backoff_ms": 5_000,
-      ...(this.opts.tlsServerName ? { "grpc.ssl_target_name_override": this.opts.tlsServerName } : {}),
+      ...(nameOverride ? { "grpc.ssl_target_name_override": nameOverride } : {}),
     });
     this.state = await loadState(this.opts.dataDir);
     if (this.state && this.state.gateway !== this.target) this.state = null;
@@ -132,7 +137,8 @@ export class Agent {
     if (o.caPem) ca = Buffer.from(o.caPem);
     else if (o.caFile) ca = await readFile(o.caFile);
     else if (o.caPin) ca = Buffer.from(await fetchPinnedCa(this.target, o.caPin, o.tlsServerName));
-    return grpc.credentials.createSsl(ca);
+    const expected = o.tlsServerName ?? hostOf(this.target);
+    return grpc.credentials.createSsl(ca, null, null, { checkServerIdentity: (_sni, cert) => tls.checkServerIdentity(expected, cert) });
   }
 }
 
@@ -141,13 +147,20 @@ export class Agent {
  * the certificate whose SHA-256 matches the pin printed by `airlock agents
  * create`, and trusts only that CA from then on.
  */
+const SNI_PLACEHOLDER = "airlock-gateway.invalid";
+
+function hostOf(target: string): string {
+  return target.slice(0, target.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+}
+
 export async function fetchPinnedCa(target: string, pin: string, servername?: string): Promise<string> {
   const want = pin.replace(/^sha256:/i, "").toLowerCase().replace(/:/g, "");
   const idx = target.lastIndexOf(":");
   const host = target.slice(0, idx).replace(/^\[|\]$/g, "");
   const port = Number(target.slice(idx + 1));
   const chain = await new Promise<tls.DetailedPeerCertificate>((resolve, reject) => {
-    const s = tls.connect({ host, port, servername: servername ?? host, rejectUnauthorized: false, ALPNProtocols: ["h2"] }, () => {
+    const sni = servername ?? (net.isIP(host) ? undefined : host);
+    const s = tls.connect({ host, port, ...(sni ? { servername: sni } : {}), rejectUnauthorized: false, ALPNProtocols: ["h2"] }, () => {
       const c = s.getPeerCertificate(true);
       s.destroy();
       resolve(c);
