@@ -79,7 +79,9 @@ export class AgentLink {
 
   private write(frame: AgentFrame["frame"]): boolean {
     if (!this.call || this.state === "closed") return true;
-    return this.call.write(create(AgentFrameSchema, { frame }));
+    // Data is the hot path: its serializer needs no defaults filled in by create().
+    const msg = frame.case === "data" ? ({ $typeName: "airlock.tunnel.v1.AgentFrame", frame } as AgentFrame) : create(AgentFrameSchema, { frame });
+    return this.call.write(msg);
   }
 
   private onFrame(f: GatewayFrame): void {

@@ -1,12 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { runAgentCli } from "@airlock/agent";
-import { runGatewayCli } from "@airlock/gateway";
 import { AIRLOCK_VERSION } from "@airlock/shared";
 import { ApiError } from "./client.js";
 import { registerAdmin } from "./commands/admin.js";
 import { registerUser } from "./commands/user.js";
-import { runDev } from "./dev/dev.js";
 
 const program = new Command("airlock")
   .description("Airlock: an access gateway between people, CI jobs and AI agents and your infrastructure")
@@ -20,7 +17,8 @@ program
   .command("gateway")
   .description("run the gateway (configured by AIRLOCK_* environment variables)")
   .option("--data-dir <dir>")
-  .action(async (o: { dataDir?: string }) => runGatewayCli(o.dataDir ? { dataDir: o.dataDir } : {}));
+  // Loaded on demand: client commands must not pay for the gateway's store and WASM.
+  .action(async (o: { dataDir?: string }) => (await import("@airlock/gateway")).runGatewayCli(o.dataDir ? { dataDir: o.dataDir } : {}));
 
 program
   .command("agent")
@@ -28,7 +26,7 @@ program
   .helpOption(false)
   .allowUnknownOption(true)
   .allowExcessArguments(true)
-  .action(async () => runAgentCli(process.argv.slice(process.argv.indexOf("agent") + 1)));
+  .action(async () => (await import("@airlock/agent")).runAgentCli(process.argv.slice(process.argv.indexOf("agent") + 1)));
 
 program
   .command("dev")
@@ -38,7 +36,7 @@ program
   .option("--agent-port <port>", "agent tunnel port", "8443")
   .option("--demo-port <port>", "demo Postgres port (0 picks one)", "0")
   .action(async (o: { dataDir: string; apiPort: string; agentPort: string; demoPort: string }) =>
-    runDev({ dataDir: o.dataDir, apiPort: Number(o.apiPort), agentPort: Number(o.agentPort), demoPort: Number(o.demoPort) }),
+    (await import("./dev/dev.js")).runDev({ dataDir: o.dataDir, apiPort: Number(o.apiPort), agentPort: Number(o.agentPort), demoPort: Number(o.demoPort) }),
   );
 
 registerAdmin(program);

@@ -43,8 +43,14 @@ export function openTunnel(opts: ConnectOptions): Promise<{ stream: WsByteStream
       ws.terminate();
     });
     const stream = new WsByteStream(ws);
+    // Until the caller owns the stream, failures arrive through the ready promise.
+    const early = () => {};
+    stream.on("error", early);
     ws.once("error", (err) => reject(new AirlockError("LINK_LOST", `cannot reach the gateway: ${err.message}`)));
-    stream.ready.then((sessionId) => resolve({ stream, sessionId }), reject);
+    stream.ready.then((sessionId) => {
+      stream.off("error", early);
+      resolve({ stream, sessionId });
+    }, reject);
   });
 }
 

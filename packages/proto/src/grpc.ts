@@ -5,6 +5,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { encodeDataFrame } from "./fast-data.js";
 import {
   AgentFrameSchema,
   AgentTunnel,
@@ -13,9 +14,16 @@ import {
   type GatewayFrame,
 } from "./gen/airlock/tunnel/v1/tunnel_pb.js";
 
+type FrameShape = { frame: { case: string | undefined; value?: unknown } };
+
 function codec<D extends DescMessage>(schema: D) {
   return {
     serialize: (m: MessageShape<D>): Buffer => {
+      const f = (m as unknown as FrameShape).frame;
+      if (f.case === "data") {
+        const d = f.value as { streamId: number; payload: Uint8Array };
+        return encodeDataFrame(d.streamId, d.payload);
+      }
       const bytes = toBinary(schema, m);
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },

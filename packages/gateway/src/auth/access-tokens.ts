@@ -14,6 +14,13 @@ export interface MintRequest {
 
 /** Writes of last-used time are throttled: it is informational, not a security control. */
 const LAST_USED_PRECISION_MS = 60_000;
+/**
+ * Verified tokens are remembered briefly so a burst of connections costs one
+ * lookup. Revocation through this process drops the entry at once; through
+ * another gateway process it takes effect within this long.
+ */
+const VERIFY_CACHE_MS = 5_000;
+const VERIFY_CACHE_MAX = 10_000;
 
 /**
  * Short-lived access tokens for users and service accounts. Only SHA-256
@@ -24,6 +31,8 @@ export class AccessTokenService {
     private readonly store: Store,
     private readonly ttl: { defaultTtlSeconds: number; maxTtlSeconds: number },
   ) {}
+
+  private readonly cache = new Map<string, { principal: Principal; until: number }>();
 
   async mint(req: MintRequest): Promise<{ token: string; id: string; expiresAt: Date }> {
     const ttl = req.ttlSeconds ?? this.ttl.defaultTtlSeconds;
@@ -54,7 +63,11 @@ export class AccessTokenService {
     if (!token) throw new AirlockError("UNAUTHENTICATED", "no access token: pass --token, set AIRLOCK_TOKEN or run `airlock login`");
     const parsed = parseToken(token);
     if (!parsed || parsed.kind !== "at") throw new AirlockError("TOKEN_INVALID", "not an Airlock access token");
-    const rec = await this.store.prisma.accessToken.findUnique({ where: { hash: hashToken(token) } });
+    const hash = hashToken(token);
+    const hit = this.cache.get(hash);
+    const now = Date.now();
+    if (hit && hit.until > now && hit.principal.expiresAt.getTime() > now) return hit.principal;
+    const rec = await this.store.prisma.accessToken.findUnique({ where: { hash } });
     if (!rec) throw new AirlockError("TOKEN_INVALID", "unknown access token");
     if (rec.revokedAt) throw new AirlockError("TOKEN_REVOKED", `access token was revoked at ${rec.revokedAt.toISOString()}`);
     if (rec.expiresAt.getTime() <= Date.now()) throw new AirlockError("TOKEN_EXPIRED", `access token expired at ${rec.expiresAt.toISOString()}`);
@@ -62,13 +75,17 @@ export class AccessTokenService {
       // Fire and forget: a failed bookkeeping write must not fail the request.
       this.store.prisma.accessToken.update({ where: { id: rec.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
     }
-    return { subject: rec.subject, kind: rec.kind === "service" ? "service" : "user", roles: rec.roles.filter(isRole), tokenId: rec.id, expiresAt: rec.expiresAt };
+    const principal: Principal = { subject: rec.subject, kind: rec.kind === "service" ? "service" : "user", roles: rec.roles.filter(isRole), tokenId: rec.id, expiresAt: rec.expiresAt };
+    if (this.cache.size >= VERIFY_CACHE_MAX) this.cache.clear();
+    this.cache.set(hash, { principal, until: now + VERIFY_CACHE_MS });
+    return principal;
   }
 
   async revoke(id: string): Promise<{ subject: string }> {
     const rec = await this.store.prisma.accessToken.findUnique({ where: { id } });
     if (!rec) throw new AirlockError("NOT_FOUND", `no token ${id}`);
     if (!rec.revokedAt) await this.store.prisma.accessToken.update({ where: { id }, data: { revokedAt: new Date() } });
+    this.cache.delete(rec.hash);
     return { subject: rec.subject };
   }
 

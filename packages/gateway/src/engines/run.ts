@@ -29,36 +29,25 @@ const DENIED = new Set(["PERMISSION_DENIED", "UNAUTHENTICATED", "TOKEN_INVALID",
  */
 export async function runSession(deps: RunDeps, engine: Engine, client: ClientConn, req: SessionRequest): Promise<RelayResult & { sessionId?: string }> {
   const { sessions } = deps;
-  let sessionId: string;
-  try {
-    sessionId = await sessions.start({
-      subject: req.principal.subject,
-      tokenId: req.principal.tokenId,
-      connectionId: null,
-      connectionName: req.connectionName,
-      protocol: engine.protocol,
-      clientAddr: req.clientAddr,
-    });
-  } catch (err) {
-    const e = AirlockError.from(err, "STORE_UNAVAILABLE");
-    client.sendError(e);
-    return { bytesUp: 0, bytesDown: 0, error: e };
-  }
-  const log = deps.log.child({ session: sessionId, subject: req.principal.subject, connection: req.connectionName });
+  const base = { subject: req.principal.subject, tokenId: req.principal.tokenId, connectionName: req.connectionName, protocol: engine.protocol, clientAddr: req.clientAddr };
+  let sessionId: string | null = null;
   let result: RelayResult = { bytesUp: 0, bytesDown: 0 };
+  let log = deps.log.child({ subject: req.principal.subject, connection: req.connectionName });
   try {
+    // Decide everything that needs no target first, so the record is one write.
     requireRole(req.principal, "user");
     const connection = await deps.connections.resolve(req.connectionName);
-    await deps.sessions.update(sessionId, { connectionId: connection.id });
-    const ctx: SessionContext = { sessionId, principal: req.principal, connection, clientAddr: req.clientAddr, log };
-    await engine.initialize?.(client, ctx);
-    await engine.checkAccess?.(ctx);
     const link = deps.registry.pick({ agentId: connection.agentId, group: connection.agentGroup });
     if (!link) {
       const who = connection.agent ? `agent ${connection.agent}` : `agent group ${connection.agentGroup}`;
       throw new AirlockError("AGENT_UNAVAILABLE", `no agent is online for connection ${connection.name} (${who})`);
     }
-    await deps.sessions.update(sessionId, { agentId: link.identity!.agentId });
+    // The record is written before the stream opens: no record, no session.
+    sessionId = await sessions.start({ ...base, connectionId: connection.id, agentId: link.identity!.agentId });
+    log = log.child({ session: sessionId });
+    const ctx: SessionContext = { sessionId, principal: req.principal, connection, clientAddr: req.clientAddr, log };
+    await engine.initialize?.(client, ctx);
+    await engine.checkAccess?.(ctx);
     const upstream = await link.open({
       host: connection.host,
       port: connection.port,
@@ -82,7 +71,14 @@ export async function runSession(deps: RunDeps, engine: Engine, client: ClientCo
     client.sendError(result.error!);
   }
   const e = result.error;
-  await sessions.finish(sessionId, { ...result, outcome: !e ? "ok" : DENIED.has(e.code) ? "denied" : "failed", error: e });
+  const outcome = !e ? "ok" : DENIED.has(e.code) ? "denied" : "failed";
+  if (!sessionId) {
+    // Refused before it started: still one record of the attempt, unless the store itself failed.
+    if (e?.code === "STORE_UNAVAILABLE") return result;
+    sessionId = await sessions.start({ ...base, connectionId: null, agentId: null }).catch(() => null);
+    if (!sessionId) return result;
+  }
+  await sessions.finish(sessionId, { ...result, outcome, error: e });
   log.info({ up: result.bytesUp, down: result.bytesDown, code: e?.code, err: e?.message }, "session ended");
   return { ...result, sessionId };
 }

@@ -7,6 +7,7 @@ export interface SessionStart {
   subject: string;
   tokenId: string | null;
   connectionId: string | null;
+  agentId: string | null;
   connectionName: string;
   protocol: string;
   clientAddr: string | null;
@@ -45,10 +46,6 @@ export class SessionRecorder {
     } catch (err) {
       throw new AirlockError("STORE_UNAVAILABLE", "cannot record the session, so it is not started", { cause: err });
     }
-  }
-
-  async update(id: string, data: { agentId?: string; connectionId?: string }): Promise<void> {
-    await this.store.prisma.session.update({ where: { id }, data });
   }
 
   track(id: string, live: Live): void {

@@ -70,7 +70,9 @@ export class GatewayLink extends EventEmitter<LinkEvents> {
 
   private writeFrame(frame: CommonFrame | Extract<GatewayFrame["frame"], { case: "helloAck" | "open" }>): boolean {
     if (this.state === "closed") return true;
-    return this.call.write(create(GatewayFrameSchema, { frame }));
+    // Data is the hot path: its serializer needs no defaults filled in by create().
+    const msg = frame.case === "data" ? ({ $typeName: "airlock.tunnel.v1.GatewayFrame", frame } as GatewayFrame) : create(GatewayFrameSchema, { frame });
+    return this.call.write(msg);
   }
 
   private onFrame(f: AgentFrame): void {
