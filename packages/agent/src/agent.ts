@@ -123,6 +123,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    if (!this.client) this.resolveFinished(); // never started: nothing to wait for
     this.stopped = true;
     this.wake?.();
     this.link?.end(new AirlockError("LINK_LOST", "agent is shutting down"));

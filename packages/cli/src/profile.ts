@@ -31,8 +31,8 @@ export async function saveProfile(p: Profile, env = process.env): Promise<string
 /** Flags, then AIRLOCK_URL / AIRLOCK_TOKEN, then the saved profile. */
 export async function resolveTarget(flags: { gateway?: string; token?: string }, env = process.env): Promise<{ gateway?: string; token?: string }> {
   const profile = flags.gateway && flags.token ? null : await loadProfile(env);
-  return {
-    gateway: (flags.gateway ?? env.AIRLOCK_URL ?? profile?.gateway)?.replace(/\/$/, ""),
-    token: flags.token ?? env.AIRLOCK_TOKEN ?? profile?.token,
-  };
+  const gateway = (flags.gateway ?? env.AIRLOCK_URL ?? profile?.gateway)?.replace(/\/$/, "");
+  // The saved token belongs to the saved gateway: never send it to another one.
+  const profileToken = profile && gateway === profile.gateway.replace(/\/$/, "") ? profile.token : undefined;
+  return { gateway, token: flags.token ?? env.AIRLOCK_TOKEN ?? profileToken };
 }

@@ -87,7 +87,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const agentAddress = config.agents.publicAddress ?? `${fmtHost(reachable(config.agents.host))}:${agentPort}`;
 
     let ready = false;
-    const app = Fastify({ loggerInstance: logger.child({ component: "api" }), disableRequestLogging: true, bodyLimit: 1024 * 1024 }).withTypeProvider<TypeBoxTypeProvider>();
+    const app = Fastify({ loggerInstance: logger.child({ component: "api" }), disableRequestLogging: true, bodyLimit: 1024 * 1024, ajv: { customOptions: { removeAdditional: false } } }).withTypeProvider<TypeBoxTypeProvider>();
     cleanup.unshift(() => app.close());
     installProblemHandler(app);
     await app.register(swagger, {

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Agent, loadState } from "@airlock/agent";
+import { Agent, loadState, saveState } from "@airlock/agent";
 import { loadConfig, startGateway, type Gateway } from "@airlock/gateway";
 import { createLogger } from "@airlock/shared";
 import { startDemoTarget } from "./demo-target.js";
@@ -43,6 +43,9 @@ export async function runDev(o: DevOptions): Promise<void> {
     if (!known || known.status === "revoked" || !state || state.agentId !== known.id) {
       if (known) await gw.agents.delete(AGENT);
       token = (await gw.agents.create(AGENT)).enrollmentToken;
+    } else if (state.gateway !== gw.agentAddress) {
+      // Same gateway on another port (e.g. --agent-port 0): the key is still ours.
+      await saveState(agentDir, { ...state, gateway: gw.agentAddress });
     }
     agent = new Agent({ gateway: gw.agentAddress, token, dataDir: agentDir, caPem: gw.caPem ?? undefined, logger });
     await agent.start();

@@ -10,7 +10,8 @@ export function installProblemHandler(app: FastifyInstance<any, any, any, any, a
   app.setErrorHandler((error: FastifyError | AirlockError, req, reply) => {
     let err: AirlockError;
     if (error instanceof AirlockError) err = error;
-    else if ((error as FastifyError).validation) err = new AirlockError("INVALID_ARGUMENT", error.message);
+    else if ((error as { code?: string }).code === "P2002") err = new AirlockError("ALREADY_EXISTS", "a record with that name already exists");
+    else if ((error as FastifyError).validation) err = new AirlockError("INVALID_ARGUMENT", describeValidation(error as FastifyError));
     else if ((error as FastifyError).statusCode && (error as FastifyError).statusCode! < 500) {
       const status = (error as FastifyError).statusCode!;
       err = new AirlockError(status === 404 ? "NOT_FOUND" : status === 401 ? "UNAUTHENTICATED" : "INVALID_ARGUMENT", error.message);
@@ -28,4 +29,17 @@ export function installProblemHandler(app: FastifyInstance<any, any, any, any, a
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).type("application/problem+json").send({ type: "about:blank", title: "NOT_FOUND", status: 404, detail: `no route ${req.method} ${req.url}`, code: "NOT_FOUND" });
   });
+}
+
+/** One readable line per schema violation, naming allowed values and unknown properties. */
+function describeValidation(error: FastifyError): string {
+  const ctx = error.validationContext ?? "body";
+  const lines = (error.validation ?? []).map((v) => {
+    const where = `${ctx}${v.instancePath.replace(/\//g, ".")}`;
+    const p = v.params as { allowedValues?: unknown[]; additionalProperty?: string };
+    if (p.additionalProperty) return `${where}: unknown property "${p.additionalProperty}"`;
+    if (p.allowedValues) return `${where} must be one of: ${p.allowedValues.join(", ")}`;
+    return `${where} ${v.message ?? "is invalid"}`;
+  });
+  return [...new Set(lines)].join("; ") || error.message;
 }

@@ -63,7 +63,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<AgentRoutesOptions> = async 
     async (req) => agents.revoke(req.params.name),
   );
 
-  app.delete("/agents/:name", { schema: { tags: ["agents"], params: NameParam } }, async (req, reply) => {
+  app.delete("/agents/:name", { schema: { tags: ["agents"], params: NameParam, response: { 204: Type.Null({ description: "deleted; its links are cut" }) } } }, async (req, reply) => {
     await agents.delete(req.params.name);
     return reply.status(204).send();
   });

@@ -36,7 +36,7 @@ export const connectionRoutes: FastifyPluginAsyncTypebox<ConnectionRoutesOptions
     },
   );
 
-  app.delete("/connections/:name", { schema: { tags: ["connections"], params: NameParam } }, async (req, reply) => {
+  app.delete("/connections/:name", { schema: { tags: ["connections"], params: NameParam, response: { 204: Type.Null({ description: "deleted" }) } } }, async (req, reply) => {
     requireRole(principalOf(req), "admin");
     await connections.delete(req.params.name);
     return reply.status(204).send();

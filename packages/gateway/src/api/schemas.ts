@@ -36,7 +36,9 @@ export const TargetTls = Type.Object(
   { additionalProperties: false },
 );
 
-export const ConnectionType = Type.Union(["tcp", "postgres", "mysql", "ssh", "kubernetes", "http"].map((t) => Type.Literal(t)));
+const TYPES = ["tcp", "postgres", "mysql", "ssh", "kubernetes", "http"] as const;
+/** A plain enum (not a union of literals) so a bad value yields one error naming the allowed values. */
+export const ConnectionType = Type.Unsafe<(typeof TYPES)[number]>({ type: "string", enum: [...TYPES] });
 
 export const ConnectionView = Type.Object({
   id: Type.String(),

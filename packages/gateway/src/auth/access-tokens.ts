@@ -21,6 +21,8 @@ const LAST_USED_PRECISION_MS = 60_000;
  */
 const VERIFY_CACHE_MS = 5_000;
 const VERIFY_CACHE_MAX = 10_000;
+/** Advisory lock key for the bootstrap admin token ("airlock" in ASCII, as a bigint). */
+const BOOTSTRAP_LOCK = 0x6169726c6f636bn;
 
 /**
  * Short-lived access tokens for users and service accounts. Only SHA-256
@@ -102,7 +104,16 @@ export class AccessTokenService {
 
   /** The bootstrap admin token: minted once when the store has no tokens at all. */
   async bootstrapAdmin(ttlSeconds: number): Promise<string | null> {
-    if ((await this.store.prisma.accessToken.count()) > 0) return null;
-    return (await this.mint({ subject: "admin", roles: ["admin"], ttlSeconds, description: "bootstrap admin token" })).token;
+    // Gateways starting together on one database must not each mint one:
+    // count and insert under a transaction-scoped advisory lock.
+    return this.store.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`;
+      if ((await tx.accessToken.count()) > 0) return null;
+      const token = generateToken("at");
+      await tx.accessToken.create({
+        data: { hash: hashToken(token), subject: "admin", kind: "user", roles: ["admin"], description: "bootstrap admin token", expiresAt: new Date(Date.now() + ttlSeconds * 1000) },
+      });
+      return token;
+    });
   }
 }

@@ -103,6 +103,9 @@ export class ConnectionService {
   async update(nameOrId: string, input: Partial<ConnectionInput>): Promise<ConnectionView> {
     const cur = await this.row(nameOrId);
     const agentId = await this.validate(input, false);
+    if (input.name !== undefined && input.name !== cur.name && (await this.store.prisma.connection.findUnique({ where: { name: input.name } }))) {
+      throw new AirlockError("ALREADY_EXISTS", `connection ${input.name} already exists`);
+    }
     const row = await this.store.prisma.connection.update({
       where: { id: cur.id },
       data: {
