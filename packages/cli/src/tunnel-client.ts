@@ -39,8 +39,8 @@ export function openTunnel(opts: ConnectOptions): Promise<{ stream: WsByteStream
           // not JSON; keep the status line
         }
         reject(new AirlockError(isErrorCode(code) ? code : "INTERNAL", detail));
+        ws.terminate(); // only after the body: terminating first would win the race with a vaguer error
       });
-      ws.terminate();
     });
     const stream = new WsByteStream(ws);
     // Until the caller owns the stream, failures arrive through the ready promise.

@@ -21,6 +21,9 @@ export type WsControl =
 /** Close codes in the private range, so a client can tell our failures apart. */
 export const WS_CLOSE = { normal: 1000, error: 4000, stalled: 4008, unauthorized: 4001 } as const;
 
+/** Largest message we send; both ends accept up to 1 MiB. */
+const MAX_MESSAGE = 512 * 1024;
+
 /** Queue at most this much in the socket before we stop reading our source. */
 const SEND_HIGH_WATER = 1024 * 1024;
 
@@ -100,6 +103,16 @@ export class WsByteStream extends Duplex {
     if (this.ws.bufferedAmount < SEND_HIGH_WATER) return cb();
     this.pendingCb = cb;
     this.blockedSince = Date.now();
+  }
+
+  /** Chunks queued while the socket was busy go out as one message (ws caps at 1 MiB). */
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    if (chunks.length === 1) return this._write(chunks[0]!.chunk, "binary", cb);
+    const all = Buffer.concat(chunks.map((c) => c.chunk));
+    for (let off = 0; off < all.length; off += MAX_MESSAGE) {
+      const last = off + MAX_MESSAGE >= all.length;
+      this._write(all.subarray(off, off + MAX_MESSAGE), "binary", last ? cb : () => {});
+    }
   }
 
   override _final(cb: (err?: Error | null) => void): void {

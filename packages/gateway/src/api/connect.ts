@@ -19,6 +19,9 @@ export const connectRoutes: FastifyPluginAsync<ConnectRoutesOptions> = async (ap
   const engine = new TcpEngine();
   app.get<{ Params: { name: string } }>("/connections/:name/connect", { websocket: true }, (socket, req) => {
     const stream = new WsByteStream(socket);
+    // Failures are reported to the client and recorded by runSession; the
+    // stream's own 'error' event must not become an uncaught exception.
+    stream.on("error", () => {});
     if (socket.protocol !== WS_SUBPROTOCOL) {
       stream.fail(new AirlockError("INVALID_ARGUMENT", `WebSocket subprotocol ${WS_SUBPROTOCOL} is required`));
       return;

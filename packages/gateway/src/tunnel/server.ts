@@ -16,7 +16,7 @@ export interface TunnelServerOptions {
   helloTimeoutMs?: number;
 }
 
-/** Largest frame the gateway accepts from an agent; data frames are 64 KiB. */
+/** Largest frame the gateway accepts from an agent; data frames carry at most 256 KiB. */
 export const MAX_AGENT_FRAME_BYTES = 1024 * 1024;
 
 /** HTTP/2 per-stream window we ask agents to use (see `widenWindows`). */

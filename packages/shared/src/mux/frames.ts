@@ -28,7 +28,7 @@ export interface MuxOptions {
 
 export const DEFAULT_MUX_OPTIONS: MuxOptions = {
   initialWindow: 1 << 20,
-  maxFrame: 64 * 1024,
+  maxFrame: 256 * 1024,
   keepaliveIntervalMs: 1_000,
   keepaliveTimeoutMs: 5_000,
 };

@@ -64,6 +64,14 @@ export class MuxStream extends Duplex {
     this.pump();
   }
 
+  /**
+   * Chunks that queued up while we waited for credit or for the link are sent
+   * as few large frames: per-frame cost, not bytes, dominates the link's CPU.
+   */
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    this._write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), "binary", cb);
+  }
+
   /** Sends as much of the pending write as credit and the link allow. */
   pump(): void {
     const p = this.pending;
