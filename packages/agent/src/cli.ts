@@ -1,7 +1,7 @@
 import os from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createLogger } from "@airlock/shared";
+import { createLogger, onShutdown } from "@airlock/shared";
 import { Agent, type AgentOptions } from "./agent.js";
 
 export const AGENT_USAGE = `Usage: airlock agent --gateway HOST:PORT [--token ENROLLMENT_TOKEN] [options]
@@ -52,9 +52,7 @@ export function agentOptionsFromArgs(argv: string[], env = process.env): Omit<Ag
 export async function runAgentCli(argv: string[]): Promise<void> {
   const logger = createLogger({ name: "airlock-agent" });
   const agent = new Agent({ ...agentOptionsFromArgs(argv), logger });
-  const stop = () => void agent.stop().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  onShutdown(() => agent.stop().then(() => process.exit(0)));
   await agent.start();
   try {
     await agent.finished;

@@ -21,7 +21,7 @@ export function dialTarget(open: Open): Promise<net.Socket> {
           // Honoured by tls.connect (passed on to the TLSSocket) but missing from its types.
           ...({ allowHalfOpen: true } as object),
         })
-      : net.connect({ host: open.host, port: open.port, allowHalfOpen: true });
+      : net.connect({ host: open.host, port: open.port, allowHalfOpen: true, ...({ writableHighWaterMark: 256 * 1024 } as object) });
     socket.setNoDelay(true);
     const timer = setTimeout(() => {
       socket.destroy();

@@ -63,7 +63,7 @@ export async function listenAndForward(
   opts: ConnectOptions & { host: string; port: number },
   report: (msg: string) => void,
 ): Promise<net.Server> {
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: 256 * 1024 }, (socket) => {
     socket.pause(); // hold the client's first bytes until the target is reached
     socket.on("error", () => {}); // relay reports it
     openTunnel(opts).then(

@@ -81,7 +81,7 @@ const DEFAULTS: GatewayConfig = {
   api: { host: "0.0.0.0", port: 8080 },
   agents: { host: "0.0.0.0", port: 8443, tlsNames: [], insecure: false },
   tokens: { defaultTtlSeconds: 3600, maxTtlSeconds: 7 * 24 * 3600, enrollmentTtlSeconds: 24 * 3600 },
-  tunnel: { keepaliveIntervalMs: 1_000, keepaliveTimeoutMs: 5_000, initialWindow: 1024 * 1024 },
+  tunnel: { keepaliveIntervalMs: 1_000, keepaliveTimeoutMs: 5_000, initialWindow: 4 * 1024 * 1024 },
   connect: { clientStallTimeoutMs: 30_000 },
 };
 

@@ -1,4 +1,4 @@
-import { createLogger } from "@airlock/shared";
+import { createLogger, onShutdown } from "@airlock/shared";
 import { loadConfig, type GatewayConfigInput } from "./config.js";
 import { startGateway } from "./server.js";
 
@@ -6,14 +6,9 @@ import { startGateway } from "./server.js";
 export async function runGatewayCli(overrides: GatewayConfigInput = {}): Promise<void> {
   const logger = createLogger({ name: "airlock-gateway" });
   const gw = await startGateway(loadConfig(overrides), logger);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info("shutting down");
+  onShutdown(async (signal) => {
+    logger.info({ signal }, "shutting down");
     await gw.stop();
     process.exit(0);
-  };
-  process.once("SIGINT", () => void stop());
-  process.once("SIGTERM", () => void stop());
+  });
 }

@@ -25,7 +25,7 @@ export const WS_CLOSE = { normal: 1000, error: 4000, stalled: 4008, unauthorized
 const MAX_MESSAGE = 512 * 1024;
 
 /** Queue at most this much in the socket before we stop reading our source. */
-const SEND_HIGH_WATER = 1024 * 1024;
+const SEND_HIGH_WATER = 4 * 1024 * 1024;
 
 /**
  * A Duplex over a WebSocket speaking the framing above, with backpressure both

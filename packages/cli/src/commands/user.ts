@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { onShutdown } from "@airlock/shared";
 import { ApiClient } from "../client.js";
 import { apiFor, globals, print } from "../context.js";
 import { ago, table } from "../output.js";
@@ -57,11 +58,10 @@ export function registerUser(program: Command): void {
       );
       const addr = server.address() as import("node:net").AddressInfo;
       process.stdout.write(`Listening on ${o.host}:${addr.port} for ${connection}; press Ctrl-C to stop.\n`);
-      await new Promise<void>((resolve) => {
-        const stop = () => server.close(() => resolve());
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
+      // Like ssh -L on Ctrl-C: stop at once; open sessions end (recorded as cut by the client).
+      await new Promise<void>((resolve) => onShutdown(() => resolve()));
+      server.close();
+      process.exit(0);
     });
 
   const sessions = program.command("sessions").description("inspect recorded sessions");

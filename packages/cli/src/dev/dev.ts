@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Agent, loadState, saveState } from "@airlock/agent";
 import { loadConfig, startGateway, type Gateway } from "@airlock/gateway";
-import { createLogger } from "@airlock/shared";
+import { createLogger, onShutdown } from "@airlock/shared";
 import { startDemoTarget } from "./demo-target.js";
 
 export interface DevOptions {
@@ -80,10 +80,6 @@ export async function runDev(o: DevOptions): Promise<void> {
     await stop().catch(() => {});
     throw err;
   }
-  await new Promise<void>((res) => {
-    const onSignal = () => void stop().then(res, res);
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-  });
+  await new Promise<void>((res) => onShutdown(() => stop().then(res, res)));
   process.stdout.write("stopped\n");
 }

@@ -20,6 +20,8 @@ export interface MuxOptions {
   initialWindow: number;
   /** Largest Data payload this side sends. */
   maxFrame: number;
+  /** Data bytes we may hand the transport beyond its own buffer before waiting for a drain. */
+  linkBuffer: number;
   /** Send a Ping this often (ms); 0 disables keepalive. */
   keepaliveIntervalMs: number;
   /** Declare the link dead when nothing was received for this long (ms). */
@@ -27,8 +29,9 @@ export interface MuxOptions {
 }
 
 export const DEFAULT_MUX_OPTIONS: MuxOptions = {
-  initialWindow: 1 << 20,
+  initialWindow: 4 << 20,
   maxFrame: 256 * 1024,
+  linkBuffer: 4 * 1024 * 1024,
   keepaliveIntervalMs: 1_000,
   keepaliveTimeoutMs: 5_000,
 };

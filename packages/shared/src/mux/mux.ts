@@ -26,6 +26,8 @@ export class Mux extends EventEmitter<MuxEvents> implements StreamHost {
   private nextId = 1;
   private highestSeen = 0;
   private writable = true;
+  /** Data bytes handed to the transport since it last drained. */
+  private sinceDrain = 0;
   private dead: AirlockError | null = null;
   private lastReceived = Date.now();
   private keepaliveTimer: NodeJS.Timeout | null = null;
@@ -84,7 +86,13 @@ export class Mux extends EventEmitter<MuxEvents> implements StreamHost {
 
   send(frame: CommonFrame): void {
     if (this.dead) return;
-    if (!this.write(frame)) this.writable = false;
+    const ok = this.write(frame);
+    if (frame.case === "data") this.sinceDrain += frame.value.payload.length;
+    // The transport says "full" after every large frame (gRPC/HTTP/2 buffers
+    // are 16 KiB); stopping there would leave one frame in flight per round
+    // trip. We keep writing until `linkBuffer` bytes await a drain instead;
+    // per-stream windows still bound the total.
+    if (!ok && this.sinceDrain >= this.opts.linkBuffer) this.writable = false;
   }
 
   waitForLink(stream: MuxStream): void {
@@ -99,6 +107,7 @@ export class Mux extends EventEmitter<MuxEvents> implements StreamHost {
   /** The transport emptied its buffer: let waiting streams continue, in turn. */
   onTransportDrain(): void {
     this.writable = true;
+    this.sinceDrain = 0;
     for (const s of this.waiting) {
       if (!this.writable) break;
       this.waiting.delete(s);

@@ -32,10 +32,9 @@ interface PendingWrite {
 export class MuxStream extends Duplex {
   readonly id: number;
   private sendWindow: number;
-  /** Bytes the peer may still send before it needs more credit from us. */
-  private recvAllowance: number;
-  /** Bytes received and pushed but not yet returned as credit. */
-  private unacked = 0;
+  private readonly recvWindow: number;
+  /** Total bytes the peer may have sent: the initial window plus every credit returned. */
+  private granted: number;
   private readonly creditThreshold: number;
   private pending: PendingWrite | null = null;
   private sentHalfClose = false;
@@ -50,10 +49,11 @@ export class MuxStream extends Duplex {
     opts: { sendWindow: number; recvWindow: number },
   ) {
     // Half-open is the point: TCP half-close travels as HalfClose frames.
-    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
     this.id = id;
     this.sendWindow = opts.sendWindow;
-    this.recvAllowance = opts.recvWindow;
+    this.recvWindow = opts.recvWindow;
+    this.granted = opts.recvWindow;
     this.creditThreshold = Math.max(1, Math.floor(opts.recvWindow / 4));
   }
 
@@ -113,21 +113,20 @@ export class MuxStream extends Duplex {
   /** Returns false when the peer exceeded the window we granted (protocol violation). */
   receiveData(payload: Uint8Array): boolean {
     if (this.gotHalfClose) return false;
-    if (payload.length > this.recvAllowance) return false;
-    this.recvAllowance -= payload.length;
+    if (this.bytesIn + payload.length > this.granted) return false;
     this.bytesIn += payload.length;
     if (this.destroyed) return true; // data racing a local reset is dropped
-    this.unacked += payload.length;
     this.push(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
     return true;
   }
 
   override _read(): void {
-    // Consumer wants more: hand back the credit for what it has taken.
-    if (this.unacked >= this.creditThreshold || (this.unacked > 0 && this.readableLength === 0)) {
-      const increment = this.unacked;
-      this.unacked = 0;
-      this.recvAllowance += increment;
+    // Credit covers what our consumer has taken out of the buffer, never what
+    // merely sits in it, so at most one window is ever buffered here.
+    const taken = this.bytesIn - this.readableLength;
+    const increment = taken + this.recvWindow - this.granted;
+    if (increment >= this.creditThreshold || (increment > 0 && this.readableLength === 0)) {
+      this.granted += increment;
       this.host.send({
         case: "windowUpdate",
         value: { $typeName: "airlock.tunnel.v1.WindowUpdate", streamId: this.id, increment },
