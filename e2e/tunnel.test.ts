@@ -12,6 +12,8 @@ import { Agent } from "@airlock/agent";
 import { AgentFrameSchema, create, decodeGatewayFrame, encodeAgentFrame, LINK_PATH, type GatewayFrame } from "@airlock/proto";
 import { AirlockError, silentLogger } from "@airlock/shared";
 import { AgentRegistry, TunnelServer, type AgentIdentity } from "@airlock/gateway/tunnel/index";
+import { loadOrCreateGatewayTls } from "@airlock/gateway/crypto/index";
+import tls from "node:tls";
 
 let echo: net.Server;
 let echoPort: number;
@@ -127,6 +129,23 @@ describe("agent tunnel", () => {
       code: "STREAM_REFUSED",
       message: expect.stringContaining("ECONNREFUSED"),
     });
+  });
+
+  it("dials a TLS target, verifying it against the connection's CA; a wrong CA is refused", async () => {
+    const target = await loadOrCreateGatewayTls({ dataDir: await mkdtemp(join(tmpdir(), "airlock-target-")) });
+    const other = await loadOrCreateGatewayTls({ dataDir: await mkdtemp(join(tmpdir(), "airlock-other-")) });
+    const server = tls.createServer({ cert: target.certPem, key: target.keyPem }, (s) => s.pipe(s));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const link = registry.pick({ agentId: "a1" })!;
+    const s = await link.open({ host: "127.0.0.1", port, sessionId: "s", connectionName: "tls", tls: { enabled: true, verify: true, serverName: "localhost", caPem: target.caPem } });
+    const back = collect(s);
+    s.end("over tls");
+    expect((await back).toString()).toBe("over tls");
+    await expect(
+      link.open({ host: "127.0.0.1", port, sessionId: "s", connectionName: "tls", tls: { enabled: true, verify: true, serverName: "localhost", caPem: other.caPem } }),
+    ).rejects.toMatchObject({ code: "STREAM_REFUSED", message: expect.stringMatching(/certificate|verify/i) });
+    server.close();
   });
 
   describe("bad agents are dropped with a clear error while other streams keep flowing", () => {
