@@ -62,7 +62,8 @@ export function openTunnel(opts: ConnectOptions): Promise<{ stream: WsByteStream
 export async function listenAndForward(
   opts: ConnectOptions & { host: string; port: number },
   report: (msg: string) => void,
-): Promise<net.Server> {
+): Promise<net.Server & { settled(graceMs: number): Promise<void> }> {
+  const live = new Set<Promise<unknown>>();
   const server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: 256 * 1024 }, (socket) => {
     socket.pause(); // hold the client's first bytes until the target is reached
     socket.on("error", () => {}); // relay reports it
@@ -70,9 +71,11 @@ export async function listenAndForward(
       ({ stream, sessionId }) => {
         report(`session ${sessionId}: ${socket.remoteAddress}:${socket.remotePort} → ${opts.connection}`);
         socket.resume();
-        void relay(socket, stream).then((r) => {
+        const done = relay(socket, stream).then((r) => {
           if (r.error) report(`session ${sessionId}: ended with ${r.error.code}: ${r.error.message}`);
         });
+        live.add(done);
+        void done.finally(() => live.delete(done));
       },
       (err: AirlockError) => {
         report(`connection to ${opts.connection} failed: ${err.code}: ${err.message}`);
@@ -84,5 +87,8 @@ export async function listenAndForward(
     server.once("error", rej);
     server.listen(opts.port, opts.host, () => res());
   });
-  return server;
+  /** Resolves once sessions in flight have ended, or after graceMs. */
+  const settled = (graceMs: number) =>
+    Promise.race([Promise.all([...live]).then(() => undefined), new Promise<void>((r) => setTimeout(r, graceMs).unref())]);
+  return Object.assign(server, { settled });
 }

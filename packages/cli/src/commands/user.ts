@@ -58,9 +58,11 @@ export function registerUser(program: Command): void {
       );
       const addr = server.address() as import("node:net").AddressInfo;
       process.stdout.write(`Listening on ${o.host}:${addr.port} for ${connection}; press Ctrl-C to stop.\n`);
-      // Like ssh -L on Ctrl-C: stop at once; open sessions end (recorded as cut by the client).
+      // On Ctrl-C stop listening, give closing sessions a moment to finish
+      // cleanly (so they are recorded as ended, not cut), then exit.
       await new Promise<void>((resolve) => onShutdown(() => resolve()));
       server.close();
+      await server.settled(2_000);
       process.exit(0);
     });
 
