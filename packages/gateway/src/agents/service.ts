@@ -3,7 +3,7 @@ import { AirlockError, type Logger } from "@airlock/shared";
 import { generateToken, hashToken, parseToken } from "../crypto/index.js";
 import type { Store } from "../store/index.js";
 import type { AgentIdentity } from "../tunnel/link.js";
-import type { AgentRegistry } from "../tunnel/registry.js";
+import type { AgentRegistry, LinkInfo } from "../tunnel/registry.js";
 
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
 
@@ -87,7 +87,8 @@ export class AgentService {
 
   async list(): Promise<AgentView[]> {
     const recs = await this.store.prisma.agent.findMany({ orderBy: { name: "asc" } });
-    return recs.map((r) => this.view(r));
+    const links = this.linksByAgent();
+    return recs.map((r) => this.view(r, links));
   }
 
   async get(nameOrId: string): Promise<AgentView> {
@@ -114,8 +115,17 @@ export class AgentService {
     await this.store.prisma.agent.delete({ where: { id: rec.id } });
   }
 
-  private view(r: { id: string; name: string; group: string | null; version: string | null; hostname: string | null; lastSeenAt: Date | null; enrolledAt: Date | null; revokedAt: Date | null; createdAt: Date }): AgentView {
-    const links = this.registry.list().filter((l) => l.agentId === r.id);
+  private linksByAgent(): Map<string, LinkInfo[]> {
+    const m = new Map<string, LinkInfo[]>();
+    for (const l of this.registry.list()) m.set(l.agentId, [...(m.get(l.agentId) ?? []), l]);
+    return m;
+  }
+
+  private view(
+    r: { id: string; name: string; group: string | null; version: string | null; hostname: string | null; lastSeenAt: Date | null; enrolledAt: Date | null; revokedAt: Date | null; createdAt: Date },
+    byAgent = this.linksByAgent(),
+  ): AgentView {
+    const links = byAgent.get(r.id) ?? [];
     const status = r.revokedAt ? "revoked" : links.length ? "online" : r.enrolledAt ? "offline" : "pending";
     return {
       id: r.id,
