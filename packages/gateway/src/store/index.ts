@@ -3,8 +3,6 @@
 // migrations (src/store/migrate.ts) before anyone can query.
 import type { Logger } from "pino";
 import type { PrismaClient } from "./generated/client.js";
-import { openPglite } from "./pglite.js";
-import { openPostgres } from "./postgres.js";
 
 export interface Store {
   prisma: PrismaClient;
@@ -37,6 +35,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   };
   // An empty string (e.g. AIRLOCK_DATABASE_URL= in a unit file) means "not set".
   if (opts.databaseUrl) {
+    // Each store's driver is loaded only when used: a production gateway never loads PGlite.
+    const { openPostgres } = await import("./postgres.js");
     const pg = await openPostgres({
       ...common,
       databaseUrl: opts.databaseUrl,
@@ -45,6 +45,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     logger.info({ kind: "postgres" }, "store opened");
     return { prisma: pg.prisma, kind: "postgres", close: pg.close };
   }
+  const { openPglite } = await import("./pglite.js");
   const lite = await openPglite({ ...common, dataDir: opts.dataDir });
   logger.info({ kind: "pglite", dataDir: opts.dataDir }, "store opened");
   return { prisma: lite.prisma, kind: "pglite", close: lite.close };
