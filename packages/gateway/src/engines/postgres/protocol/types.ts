@@ -169,7 +169,10 @@ export interface DataRow { type: "DataRow"; values: (Buffer | null)[] }
 export interface CommandComplete { type: "CommandComplete"; tag: string }
 /** 'I' */
 export interface EmptyQueryResponse { type: "EmptyQueryResponse" }
-/** Field code letter (see ErrorField) -> value, in wire order. */
+/**
+ * Field code letter (see ErrorField) -> value, in wire order (JS would put digit keys first, but
+ * servers only use letters).
+ */
 export type ErrorFields = Record<string, string>;
 /** 'E': (Byte1 code, String value)*, Byte1 0. */
 export interface ErrorResponse { type: "ErrorResponse"; fields: ErrorFields }
