@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { AIRLOCK_VERSION } from "@airlock/shared";
 import { ApiError } from "./client.js";
+import { parseDuration } from "./output.js";
 import { registerAdmin } from "./commands/admin.js";
 import { registerUser } from "./commands/user.js";
 
@@ -13,12 +14,23 @@ const program = new Command("airlock")
   .option("--json", "print JSON")
   .showHelpAfterError();
 
-program
+const gateway = program
   .command("gateway")
   .description("run the gateway (configured by AIRLOCK_* environment variables)")
   .option("--data-dir <dir>")
   // Loaded on demand: client commands must not pay for the gateway's store and WASM.
   .action(async (o: { dataDir?: string }) => (await import("@airlock/gateway")).runGatewayCli(o.dataDir ? { dataDir: o.dataDir } : {}));
+gateway
+  .command("admin-token")
+  .description("mint an admin token directly in the gateway's store (recovery; same config as the gateway)")
+  .option("--data-dir <dir>")
+  .option("--user <subject>", "who the token is for", "admin")
+  .option("--ttl <duration>", "lifetime", "1h")
+  .action(async (o: { dataDir?: string; user: string; ttl: string }, cmd: Command) => {
+    const dataDir = o.dataDir ?? cmd.parent?.opts<{ dataDir?: string }>().dataDir;
+    const { mintAdminTokenCli } = await import("@airlock/gateway");
+    process.stdout.write(`${await mintAdminTokenCli({ ...(dataDir ? { dataDir } : {}), subject: o.user, ttlSeconds: parseDuration(o.ttl) })}\n`);
+  });
 
 program
   .command("agent")

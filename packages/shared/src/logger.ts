@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from "pino";
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
 
 export type { Logger };
 
@@ -7,7 +7,7 @@ export type { Logger };
  * dev command can route or silence output. Secrets are redacted by path as a
  * second line of defence; code must not log them in the first place.
  */
-export function createLogger(opts: LoggerOptions & { name?: string } = {}): Logger {
+export function createLogger(opts: LoggerOptions & { name?: string } = {}, destination?: DestinationStream): Logger {
   return pino({
     level: process.env.AIRLOCK_LOG_LEVEL ?? "info",
     redact: {
@@ -19,7 +19,7 @@ export function createLogger(opts: LoggerOptions & { name?: string } = {}): Logg
       censor: "[redacted]",
     },
     ...opts,
-  });
+  }, destination as DestinationStream);
 }
 
 export const silentLogger: Logger = pino({ level: "silent" });
