@@ -157,7 +157,7 @@ describe("airlock dev: first start with --api-port 0 --agent-port 0", () => {
       expect(again.connections).toContain("demo-pg");
       expect((await readAgentState()).agentKey).toBe(agentBefore.agentKey);
       r.dev.child.kill("SIGINT");
-      expect(await r.dev.exited).toEqual({ code: 0, signal: null });
+      expect(await r.dev.exited, r.dev.output()).toEqual({ code: 0, signal: null });
     } finally {
       // If it hung, it still holds the embedded store: stop it before the next start.
       await lastDev?.kill();

@@ -21,6 +21,9 @@ const AGENT = "dev-agent";
  */
 export async function runDev(o: DevOptions): Promise<void> {
   const dataDir = resolve(o.dataDir);
+  // Listen for Ctrl-C from the start: a signal during startup stops us as soon
+  // as the parts started so far can be shut down, instead of killing mid-write.
+  const shutdown = new Promise<void>((res) => onShutdown(() => res()));
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const logger = createLogger({ name: "airlock-dev", level: process.env.AIRLOCK_LOG_LEVEL ?? "warn" });
   const demo = await startDemoTarget(join(dataDir, "demo-pg"), o.demoPort);
@@ -80,6 +83,7 @@ export async function runDev(o: DevOptions): Promise<void> {
     await stop().catch(() => {});
     throw err;
   }
-  await new Promise<void>((res) => onShutdown(() => stop().then(res, res)));
+  await shutdown;
+  await stop().catch(() => {});
   process.stdout.write("stopped\n");
 }
