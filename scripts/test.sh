@@ -30,4 +30,6 @@ fi
 
 pnpm install --frozen-lockfile
 pnpm build
+# Tests are not part of the packages' builds: type-check them too.
+node node_modules/typescript/bin/tsc -p tsconfig.tests.json
 exec node scripts/vitest-run.mjs "$@"

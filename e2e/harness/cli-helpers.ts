@@ -3,38 +3,19 @@
 // PostgreSQL (127.0.0.1:5432, trust auth) through the real psql.
 import { spawn } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
-import { CLI, psql, startCli, type Proc } from "./processes.js";
+import { CLI, psql, runToEnd, startCli, type Proc, type RunResult } from "./processes.js";
 
 export const PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres";
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+export type CliResult = RunResult;
 
 /**
  * Runs `node CLI ...args` to completion. The caller's AIRLOCK_URL/TOKEN/CONFIG_DIR
  * never leak in: each test states exactly what the CLI may see.
  */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<CliResult> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, AIRLOCK_URL: undefined, AIRLOCK_TOKEN: undefined, AIRLOCK_CONFIG_DIR: undefined, AIRLOCK_LOG_LEVEL: "warn", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c));
-    child.stderr.on("data", (c: Buffer) => (stderr += c));
-    const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("exit", (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  const childEnv = { ...process.env, AIRLOCK_URL: undefined, AIRLOCK_TOKEN: undefined, AIRLOCK_CONFIG_DIR: undefined, AIRLOCK_LOG_LEVEL: "warn", ...env };
+  return runToEnd(process.execPath, [CLI, ...args], childEnv, timeoutMs);
 }
 
 /** `airlock connect NAME --port 0` with explicit flags/env; resolves once listening. */

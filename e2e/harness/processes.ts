@@ -166,10 +166,18 @@ export async function startConnect(gw: GatewayProc, connection: string, token = 
   return Object.assign(p, { port: Number(line.split(":").pop()) });
 }
 
-/** Runs psql to completion; resolves with its exit code and output. */
-export function psql(url: string, args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command to completion (killed after timeoutMs); resolves with its exit code and output. */
+export function runToEnd(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<RunResult> {
+  const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn("psql", [url, "-X", "-v", "ON_ERROR_STOP=1", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PGCONNECT_TIMEOUT: "10" } });
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c));
@@ -177,7 +185,12 @@ export function psql(url: string, args: string[], timeoutMs = 30_000): Promise<{
     const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("exit", (code) => {
       clearTimeout(t);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
     });
   });
+}
+
+/** Runs psql to completion; resolves with its exit code and output. */
+export function psql(url: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
+  return runToEnd("psql", [url, "-X", "-v", "ON_ERROR_STOP=1", ...args], { ...process.env, PGCONNECT_TIMEOUT: "10" }, timeoutMs);
 }
