@@ -1,0 +1,77 @@
+import { isWordAt, type Match } from "./types.js";
+
+export const KIND = "card";
+
+/** Luhn (mod 10) checksum over a string of ASCII digits. */
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let dbl = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (dbl) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    dbl = !dbl;
+  }
+  return sum % 10 === 0;
+}
+
+// Known issuer (IIN) ranges and their lengths. A Luhn check alone accepts 1 in 10
+// random digit strings, so requiring a real brand prefix cuts false positives a lot.
+const BRANDS: Array<{ test: (d: string) => boolean; lengths: number[] }> = [
+  { test: (d) => d.startsWith("4"), lengths: [13, 16, 19] }, // Visa
+  { test: (d) => inRange(d, 2, 51, 55) || inRange(d, 4, 2221, 2720), lengths: [16] }, // Mastercard
+  { test: (d) => d.startsWith("34") || d.startsWith("37"), lengths: [15] }, // Amex
+  { test: (d) => d.startsWith("6011") || d.startsWith("65") || inRange(d, 3, 644, 649), lengths: [16, 17, 18, 19] }, // Discover
+  { test: (d) => inRange(d, 4, 3528, 3589), lengths: [16, 17, 18, 19] }, // JCB
+  { test: (d) => inRange(d, 3, 300, 305) || d.startsWith("36") || d.startsWith("38") || d.startsWith("39"), lengths: [14, 15, 16, 17, 18, 19] }, // Diners
+  { test: (d) => d.startsWith("62"), lengths: [16, 17, 18, 19] }, // UnionPay
+  { test: (d) => d.startsWith("50") || inRange(d, 2, 56, 69), lengths: [13, 14, 15, 16, 17, 18, 19] }, // Maestro
+];
+
+function inRange(d: string, n: number, lo: number, hi: number): boolean {
+  const p = Number(d.slice(0, n));
+  return d.length >= n && p >= lo && p <= hi;
+}
+
+export function isCardNumber(digits: string): boolean {
+  if (digits.length < 13 || digits.length > 19) return false;
+  return BRANDS.some((b) => b.lengths.includes(digits.length) && b.test(digits)) && luhnValid(digits);
+}
+
+// A run of digit groups joined by single spaces or dashes. The run may hold several
+// numbers ("4111111111111111 2027"), so groups are re-combined below instead of
+// validating the whole run.
+const RUN = /\d+(?:[ -]\d+)*/g;
+
+export function detect(text: string): Match[] {
+  const out: Match[] = [];
+  for (const m of text.matchAll(RUN)) {
+    const start = m.index;
+    // Digits glued to letters (order ids like "INV4111...") are not treated as cards;
+    // only the run's outer edges can touch letters, so only windows reaching them are barred.
+    const gluedStart = isWordAt(text, start - 1);
+    const gluedEnd = isWordAt(text, start + m[0].length);
+    const groups: Array<{ s: number; e: number }> = [];
+    for (const g of m[0].matchAll(/\d+/g)) groups.push({ s: start + g.index, e: start + g.index + g[0].length });
+    let i = 0;
+    while (i < groups.length) {
+      let found = -1;
+      // Prefer the longest window of groups starting at i that forms a valid card.
+      for (let j = groups.length - 1; j >= i && found < 0; j--) {
+        const first = groups[i];
+        const last = groups[j];
+        if (!first || !last || (i === 0 && gluedStart) || (j === groups.length - 1 && gluedEnd)) continue;
+        const digits = text.slice(first.s, last.e).replace(/[ -]/g, "");
+        if (isCardNumber(digits)) {
+          out.push({ start: first.s, end: last.e, kind: KIND });
+          found = j;
+        }
+      }
+      i = found >= 0 ? found + 1 : i + 1;
+    }
+  }
+  return out;
+}
