@@ -34,7 +34,6 @@ export class AgentLink {
   private remoteError: AirlockError | null = null;
   private settle!: (end: LinkEnd) => void;
   readonly done: Promise<LinkEnd>;
-  ack: HelloAck | null = null;
 
   constructor(
     private readonly client: AgentTunnelClient,
@@ -105,7 +104,6 @@ export class AgentLink {
   }
 
   private async onHelloAck(ack: HelloAck): Promise<void> {
-    this.ack = ack;
     try {
       await this.onAck(ack); // persists an issued key before anything else happens
     } catch (err) {

@@ -36,7 +36,6 @@ export class WsByteStream extends Duplex {
   private pendingCb: ((err?: Error | null) => void) | null = null;
   private blockedSince = 0;
   private gotEof = false;
-  onControl: ((msg: WsControl) => void) | null = null;
   /** Resolves with the session id once the far end says the target is reached. */
   readonly ready: Promise<string>;
   private resolveReady!: (id: string) => void;
@@ -75,7 +74,6 @@ export class WsByteStream extends Duplex {
     } catch {
       return void this.destroy(new AirlockError("INVALID_ARGUMENT", "malformed control message"));
     }
-    this.onControl?.(msg);
     if (msg.type === "ready") this.resolveReady(msg.sessionId);
     else if (msg.type === "eof") {
       this.gotEof = true;

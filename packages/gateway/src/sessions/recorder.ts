@@ -84,10 +84,6 @@ export class SessionRecorder {
     return n;
   }
 
-  get liveCount(): number {
-    return this.live.size;
-  }
-
   /** Marks sessions a crashed embedded gateway left open; only safe with a single gateway process. */
   async closeOrphans(): Promise<number> {
     const r = await this.store.prisma.session.updateMany({

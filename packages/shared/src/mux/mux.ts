@@ -72,10 +72,6 @@ export class Mux extends EventEmitter<MuxEvents> implements StreamHost {
     return this.register(id);
   }
 
-  get(id: number): MuxStream | undefined {
-    return this.streams.get(id);
-  }
-
   private register(id: number): MuxStream {
     const s = new MuxStream(this, id, { sendWindow: this.peerWindow, recvWindow: this.opts.initialWindow });
     this.streams.set(id, s);

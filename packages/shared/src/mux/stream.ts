@@ -41,7 +41,6 @@ export class MuxStream extends Duplex {
   private gotHalfClose = false;
   private released = false;
   bytesIn = 0;
-  bytesOut = 0;
 
   constructor(
     private readonly host: StreamHost,
@@ -86,7 +85,6 @@ export class MuxStream extends Duplex {
       const payload = p.chunk.subarray(p.offset, p.offset + n);
       p.offset += n;
       this.sendWindow -= n;
-      this.bytesOut += n;
       this.host.send({ case: "data", value: { $typeName: "airlock.tunnel.v1.Data", streamId: this.id, payload } });
     }
     this.pending = null;
