@@ -15,6 +15,8 @@ interface DevJson {
   connections: string[];
   demoTarget: string;
   dataDir: string;
+  devToken: string;
+  postgresUrl: string;
 }
 interface AgentState {
   gateway: string;
@@ -59,7 +61,7 @@ describe("airlock dev: first start with --api-port 0 --agent-port 0", () => {
   let agentBefore: AgentState;
 
   it("prints ready and writes dev.json with a usable API URL, an admin token and demo-pg", async () => {
-    const r = await startDev(["--api-port", "0", "--agent-port", "0"]);
+    const r = await startDev(["--api-port", "0", "--agent-port", "0", "--pg-port", "0"]);
     dev = r.dev;
     figures.firstReadyMs = r.readyMs;
     expect(r.readyLine.trim()).toBe("ready");
@@ -85,15 +87,23 @@ describe("airlock dev: first start with --api-port 0 --agent-port 0", () => {
     expect(agentBefore.agentKey).toMatch(/^alk_ak_/);
   });
 
-  it("airlock connect demo-pg + psql reads 200 realistic fake customers", async () => {
+  it("the demo target holds 200 realistic fake customers; airlock connect demo-pg + psql serves them masked", async () => {
     const c = await connectVia(["connect", "demo-pg"], { AIRLOCK_URL: info.apiUrl, AIRLOCK_TOKEN: info.adminToken });
     const t0 = Date.now();
     const n = await psql(pgUrl(c.port), ["-At", "-c", "select count(*) from customers"]);
     figures.firstQueryMs = Date.now() - t0;
     expect(n.stderr).toBe("");
     expect(n.stdout.trim()).toBe("200");
+    // Through Airlock (a postgres connection) personal data is masked even for the admin.
+    const masked = await psql(pgUrl(c.port), ["-At", "-F", "|", "-c", "select email, card_number from customers order by id limit 20"]);
+    expect(masked.stderr).toBe("");
+    for (const [email, card] of masked.stdout.trim().split("\n").map((l) => l.split("|"))) {
+      expect(email).toMatch(/^\*+@example\.com$/);
+      expect(card).toMatch(/^\*+\d{4}$/);
+    }
 
-    const rows = await psql(pgUrl(c.port), ["-At", "-F", "|", "-c", "select id, full_name, email, phone, card_number from customers order by id"]);
+    // The data itself, read straight from the demo target (what Airlock protects).
+    const rows = await psql(pgUrl(Number(info.demoTarget.split(":")[1])), ["-At", "-F", "|", "-c", "select id, full_name, email, phone, card_number from customers order by id"]);
     expect(rows.code).toBe(0);
     const people = rows.stdout.trim().split("\n").map((l) => l.split("|"));
     expect(people).toHaveLength(200);
@@ -119,6 +129,22 @@ describe("airlock dev: first start with --api-port 0 --agent-port 0", () => {
     await c.kill();
   });
 
+  it("dev.json's postgresUrl: psql through the front door sees masked data, and DDL / unfiltered DELETE are denied", async () => {
+    expect(info.postgresUrl).toMatch(/^postgresql:\/\/dev:alk_at_[A-Za-z0-9_-]{43}@127\.0\.0\.1:\d+\/demo-pg\?sslmode=require$/);
+    const ok = await psql(info.postgresUrl, ["-At", "-F", "|", "-c", "select email, phone from customers order by id limit 3"]);
+    expect(ok.stderr).toBe("");
+    for (const [email, phone] of ok.stdout.trim().split("\n").map((l) => l.split("|"))) {
+      expect(email).toMatch(/^\*+@example\.com$/);
+      expect(phone).toMatch(/^\*+\d{4}$/);
+    }
+    const del = await psql(info.postgresUrl, ["-c", "delete from customers"]);
+    expect(del.stderr).toMatch(/ERROR: +airlock: statement denied by policy/);
+    const drop = await psql(info.postgresUrl, ["-c", "DrOp /* sneaky */ TABLE customers"]);
+    expect(drop.stderr).toMatch(/ERROR: +airlock: statement denied by policy/);
+    const still = await psql(info.postgresUrl, ["-At", "-c", "select count(*) from customers"]);
+    expect(still.stdout.trim()).toBe("201");
+  });
+
   it("the psql sessions show in `airlock sessions list` with bytes and outcome ok", async () => {
     const env = { AIRLOCK_URL: info.apiUrl, AIRLOCK_TOKEN: info.adminToken };
     const rows = await eventually(
@@ -131,7 +157,7 @@ describe("airlock dev: first start with --api-port 0 --agent-port 0", () => {
       "three finished demo-pg sessions in `airlock sessions list`",
     );
     for (const l of rows) {
-      expect(l).toMatch(/^[0-9a-f-]{36}\s+dev-admin\s+demo-pg\s+dev-agent\s+.*\bok\s+[1-9]\d*\s+[1-9]\d*$/);
+      expect(l).toMatch(/^[0-9a-f-]{36}\s+dev(-admin)?\s+demo-pg\s+dev-agent\s+.*\bok\s+[1-9]\d*\s+[1-9]\d*$/);
     }
   });
 
@@ -151,7 +177,7 @@ describe("airlock dev: first start with --api-port 0 --agent-port 0", () => {
     // With --agent-port 0 the agent port differs on every start. The saved agent
     // key must still be used (or the agent re-enrolled) and the process must come up.
     try {
-      const r = await startDev(["--api-port", "0", "--agent-port", "0"], 25_000);
+      const r = await startDev(["--api-port", "0", "--agent-port", "0", "--pg-port", "0"], 25_000);
       figures.secondReadyPort0Ms = r.readyMs;
       const again = await readDevJson();
       expect(again.connections).toContain("demo-pg");
@@ -166,7 +192,7 @@ describe("airlock dev: first start with --api-port 0 --agent-port 0", () => {
 
   it("starts again on the same data dir (same agent port): agent key reused, demo-pg, data and sessions persisted; SIGINT stops it", async () => {
     const agentPort = info.agentAddress.split(":").pop()!;
-    const r = await startDev(["--api-port", "0", "--agent-port", agentPort]);
+    const r = await startDev(["--api-port", "0", "--agent-port", agentPort, "--pg-port", "0"]);
     figures.restartReadyMs = r.readyMs;
     const second = await readDevJson();
     expect(second.connections).toContain("demo-pg");

@@ -93,6 +93,8 @@ export interface GatewayProc extends Proc {
   adminToken: string;
   dataDir: string;
   caFile: string;
+  /** The Postgres front door's port (null when disabled). */
+  pgPort: number | null;
   api<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>;
 }
 
@@ -104,9 +106,12 @@ export async function startGateway(opts: { dataDir?: string; env?: Record<string
   const p = startCli(["gateway", "--data-dir", dataDir], {
     AIRLOCK_API_LISTEN: `127.0.0.1:${apiPort}`,
     AIRLOCK_AGENT_LISTEN: `127.0.0.1:${agentPort}`,
+    // Ephemeral: test files run in parallel; the port is read back from the ready line.
+    AIRLOCK_POSTGRES_LISTEN: "127.0.0.1:0",
     ...opts.env,
   });
-  await p.waitFor(/gateway ready/, 60_000);
+  const ready = await p.waitFor(/.*gateway ready.*/, 60_000);
+  const pgPort = Number(/"postgres":(\d+)/.exec(ready)?.[1] ?? 0) || null;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const adminToken = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
   const api = async <T>(method: string, path: string, body?: unknown, token = adminToken) => {
@@ -118,7 +123,7 @@ export async function startGateway(opts: { dataDir?: string; env?: Record<string
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   };
-  return Object.assign(p, { apiUrl, agentAddress: `127.0.0.1:${agentPort}`, adminToken, dataDir, caFile: join(dataDir, "tls", "ca.pem"), api });
+  return Object.assign(p, { apiUrl, pgPort, agentAddress: `127.0.0.1:${agentPort}`, adminToken, dataDir, caFile: join(dataDir, "tls", "ca.pem"), api });
 }
 
 /** Creates an agent through the API and starts `airlock agent` with its enrollment token. */

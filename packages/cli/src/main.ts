@@ -47,12 +47,14 @@ program
   .option("--api-port <port>", "API port", "8080")
   .option("--agent-port <port>", "agent tunnel port", "8443")
   .option("--demo-port <port>", "demo Postgres port (0 picks one)", "0")
-  .action(async (o: { dataDir: string; apiPort: string; agentPort: string; demoPort: string }) =>
-    (await import("./dev/dev.js")).runDev({ dataDir: o.dataDir, apiPort: Number(o.apiPort), agentPort: Number(o.agentPort), demoPort: Number(o.demoPort) }),
+  .option("--pg-port <port>", "Postgres front door port (0 picks one)", "15432")
+  .action(async (o: { dataDir: string; apiPort: string; agentPort: string; demoPort: string; pgPort: string }) =>
+    (await import("./dev/dev.js")).runDev({ dataDir: o.dataDir, apiPort: Number(o.apiPort), agentPort: Number(o.agentPort), demoPort: Number(o.demoPort), pgPort: Number(o.pgPort) }),
   );
 
 registerAdmin(program);
 registerUser(program);
+(await import("./commands/policy.js")).registerPolicy(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

@@ -45,6 +45,20 @@ export const GatewayConfigSchema = Type.Object({
     /** A client whose socket has not taken bytes for this long is dropped. */
     clientStallTimeoutMs: Type.Integer({ minimum: 100 }),
   }),
+  /** The native Postgres front door (psql/drivers with the access token as password). */
+  postgres: Type.Object({
+    enabled: Type.Boolean(),
+    host: Type.String(),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    /** Accept clients without TLS (the token is then sent in clear). Off unless set. */
+    allowPlaintext: Type.Boolean(),
+  }),
+  policy: Type.Object({
+    /** Policies are read from here (and hot-reloaded) instead of the store's applied versions. */
+    dir: Type.Optional(Type.String({ minLength: 1 })),
+    /** How often a gateway checks the store for a newer applied bundle (other processes may apply). */
+    pollMs: Type.Integer({ minimum: 100 }),
+  }),
 });
 
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
@@ -65,6 +79,8 @@ const list = (v: string | undefined) => (v ? v.split(",").map((s) => s.trim()).f
 function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
   const [apiHost, apiPort] = hostPort(env.AIRLOCK_API_LISTEN, ["0.0.0.0", 8080]);
   const [agHost, agPort] = hostPort(env.AIRLOCK_AGENT_LISTEN, ["0.0.0.0", 8443]);
+  const pgListen = env.AIRLOCK_POSTGRES_LISTEN === "off" ? undefined : env.AIRLOCK_POSTGRES_LISTEN;
+  const [pgHost, pgPort] = hostPort(pgListen, ["0.0.0.0", 15432]);
   return {
     dataDir: env.AIRLOCK_DATA_DIR,
     databaseUrl: env.AIRLOCK_DATABASE_URL || undefined,
@@ -73,6 +89,13 @@ function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
     agents: { host: agHost, port: agPort, publicAddress: env.AIRLOCK_AGENT_PUBLIC_ADDRESS, tlsNames: list(env.AIRLOCK_TLS_NAMES) },
     tokens: { defaultTtlSeconds: int(env.AIRLOCK_TOKEN_TTL_SECONDS), maxTtlSeconds: int(env.AIRLOCK_TOKEN_MAX_TTL_SECONDS) },
     connect: { clientStallTimeoutMs: int(env.AIRLOCK_CLIENT_STALL_TIMEOUT_MS) },
+    postgres: {
+      enabled: env.AIRLOCK_POSTGRES_LISTEN === "off" ? false : undefined,
+      host: pgHost,
+      port: pgPort,
+      allowPlaintext: env.AIRLOCK_POSTGRES_ALLOW_PLAINTEXT === undefined ? undefined : env.AIRLOCK_POSTGRES_ALLOW_PLAINTEXT === "true",
+    },
+    policy: { dir: env.AIRLOCK_POLICY_DIR || undefined, pollMs: int(env.AIRLOCK_POLICY_POLL_MS) },
   };
 }
 
@@ -83,6 +106,8 @@ const DEFAULTS: GatewayConfig = {
   tokens: { defaultTtlSeconds: 3600, maxTtlSeconds: 7 * 24 * 3600, enrollmentTtlSeconds: 24 * 3600 },
   tunnel: { keepaliveIntervalMs: 1_000, keepaliveTimeoutMs: 5_000, initialWindow: 4 * 1024 * 1024 },
   connect: { clientStallTimeoutMs: 30_000 },
+  postgres: { enabled: true, host: "0.0.0.0", port: 15432, allowPlaintext: false },
+  policy: { pollMs: 2_000 },
 };
 
 function merge<T>(base: T, ...layers: unknown[]): T {

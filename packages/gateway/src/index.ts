@@ -4,3 +4,7 @@ export { AgentRegistry, TunnelServer } from "./tunnel/index.js";
 export type { Principal, Role } from "./auth/principal.js";
 export type { ConnectionInput, ConnectionView } from "./connections/service.js";
 export * from "./run.js";
+export { PolicyService, type ActivePolicy, type PolicyServiceOptions, type PolicyVersionInfo } from "./policy/service.js";
+export { bundleDigest, compileBundle, readBundle, readBundleDir, testBundle, type BundleFiles, type CompiledBundle } from "./policy/bundle.js";
+export { formatPolicyError, type PolicyError } from "./policy/types.js";
+export { policyRoutes, type PolicyRoutesOptions } from "./api/routes-policies.js";

@@ -19,6 +19,12 @@ import type { GatewayConfig } from "./config.js";
 import { ConnectionService } from "./connections/service.js";
 import { loadOrCreateGatewayTls, loadOrCreateKeyring } from "./crypto/index.js";
 import { SessionRecorder } from "./sessions/recorder.js";
+import { StatementLog } from "./sessions/statements.js";
+import { PolicyService } from "./policy/service.js";
+import { initAnalyzer } from "./engines/postgres/analysis/analyzer.js";
+import { CancelRegistry } from "./engines/postgres/cancel.js";
+import { PostgresFrontDoor } from "./engines/postgres/frontdoor.js";
+import { createSecureContext } from "node:tls";
 import { openStore, type Store } from "./store/index.js";
 import { AgentRegistry, TunnelServer } from "./tunnel/index.js";
 
@@ -29,6 +35,10 @@ export interface Gateway {
   /** CA certificate agents must trust (null when the tunnel is plaintext). */
   caPem: string | null;
   caPin: string | null;
+  /** Port of the Postgres front door (null when disabled). */
+  postgresPort: number | null;
+  policies: PolicyService;
+  statements: StatementLog;
   /** Set only on the first start of a fresh store: also written to dataDir/admin-token. */
   bootstrapToken: string | null;
   store: Store;
@@ -52,15 +62,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
   try {
-    const tls = config.agents.insecure
-      ? null
-      : await loadOrCreateGatewayTls({ dataDir: config.dataDir, extraNames: config.agents.tlsNames, certFile: config.agents.certFile, keyFile: config.agents.keyFile });
+    // The same certificate serves the agent port and the Postgres front door's SSLRequest.
+    const gatewayTls = await loadOrCreateGatewayTls({ dataDir: config.dataDir, extraNames: config.agents.tlsNames, certFile: config.agents.certFile, keyFile: config.agents.keyFile });
+    const tls = config.agents.insecure ? null : gatewayTls;
 
     const registry = new AgentRegistry();
     const agents = new AgentService(store, registry, logger.child({ component: "agents" }), config.tokens.enrollmentTtlSeconds);
     const connections = new ConnectionService(store, keyring);
     const tokens = new AccessTokenService(store, config.tokens);
     const sessions = new SessionRecorder(store, logger.child({ component: "sessions" }));
+    const statements = new StatementLog(store, logger.child({ component: "statements" }));
+    cleanup.unshift(() => statements.close());
+    const [policies] = await Promise.all([
+      PolicyService.start({ store, dir: config.policy.dir, pollMs: config.policy.pollMs, log: logger.child({ component: "policy" }) }),
+      initAnalyzer(),
+    ]);
+    cleanup.unshift(() => policies.close());
     if (store.kind === "pglite") {
       // The embedded store serves one process: anything still open was cut by a crash.
       const n = await sessions.closeOrphans();
@@ -108,22 +125,44 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await app.register(metaRoutes, { caPem: tls?.caPem ?? null, ready: () => ready });
     app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
     const runDeps = { connections, sessions, registry, log: logger.child({ component: "sessions" }) };
+    const cancels = new CancelRegistry(async (t, sessionId) => {
+      const link = registry.pick({ agentId: t.agentId, group: t.connection.agentGroup });
+      if (!link) throw new AirlockError("AGENT_UNAVAILABLE", "no agent for the cancel request");
+      return link.open({ host: t.connection.host, port: t.connection.port, sessionId, connectionName: t.connection.name });
+    }, logger.child({ component: "postgres" }));
+    const postgresDeps = { policy: policies, statements, cancels };
     await app.register(
       async (v1) => {
         await v1.register(agentRoutes, { agents, agentEndpoint: () => ({ address: agentAddress, caPin: tls?.caFingerprint ?? null }) });
         await v1.register(connectionRoutes, { connections });
         await v1.register(tokenRoutes, { tokens, sessions });
         await v1.register(sessionRoutes, { sessions });
-        await v1.register(connectRoutes, { deps: runDeps, clientStallTimeoutMs: config.connect.clientStallTimeoutMs });
+        await v1.register(connectRoutes, { deps: runDeps, postgres: postgresDeps, clientStallTimeoutMs: config.connect.clientStallTimeoutMs });
       },
       { prefix: "/api/v1" },
     );
+    let postgresPort: number | null = null;
+    if (config.postgres.enabled) {
+      const frontDoor = new PostgresFrontDoor({
+        host: config.postgres.host,
+        port: config.postgres.port,
+        tls: createSecureContext({ cert: gatewayTls.certPem + gatewayTls.caPem, key: gatewayTls.keyPem }),
+        allowPlaintext: config.postgres.allowPlaintext,
+        tokens,
+        run: runDeps,
+        engine: postgresDeps,
+        cancels,
+        log: logger.child({ component: "postgres" }),
+      });
+      postgresPort = await frontDoor.start();
+      cleanup.unshift(() => frontDoor.stop());
+    }
     await app.listen({ host: config.api.host, port: config.api.port });
     const addr = app.server.address();
     const apiPort = typeof addr === "object" && addr ? addr.port : config.api.port;
     const apiUrl = config.api.publicUrl ?? `http://${fmtHost(reachable(config.api.host))}:${apiPort}`;
     ready = true;
-    logger.info({ api: apiUrl, agents: agentAddress, store: store.kind, version: AIRLOCK_VERSION }, "gateway ready");
+    logger.info({ api: apiUrl, agents: agentAddress, postgres: postgresPort, store: store.kind, version: AIRLOCK_VERSION }, "gateway ready");
 
     return {
       config,
@@ -132,6 +171,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       caPem: tls?.caPem ?? null,
       caPin: tls?.caFingerprint ?? null,
       bootstrapToken,
+      postgresPort,
+      policies,
+      statements,
       store,
       registry,
       agents,

@@ -29,6 +29,16 @@ export const ErrorCodes = {
   STREAM_RESET: { status: 502, message: "stream was reset" },
   FLOW_CONTROL_VIOLATION: { status: 502, message: "peer sent more data than its window allows" },
   CLIENT_STALLED: { status: 408, message: "client stopped reading" },
+  // Targets (protocol engines)
+  TARGET_AUTH_FAILED: { status: 502, message: "the target refused the stored credentials" },
+  TARGET_TLS_FAILED: { status: 502, message: "TLS to the target failed" },
+  TARGET_PROTOCOL_ERROR: { status: 502, message: "the target broke its protocol" },
+  CLIENT_PROTOCOL_ERROR: { status: 400, message: "the client broke its protocol" },
+  // Guardrails
+  STATEMENT_DENIED: { status: 403, message: "statement denied by policy" },
+  STATEMENT_UNPARSABLE: { status: 403, message: "statement could not be parsed (denied)" },
+  POLICY_INVALID: { status: 400, message: "policy bundle is invalid" },
+  MASKING_UNSUPPORTED: { status: 400, message: "a masked column cannot be served in this format" },
   // Store and secrets
   STORE_UNAVAILABLE: { status: 503, message: "the store is unavailable" },
   SECRET_DECRYPT_FAILED: { status: 500, message: "a secret could not be decrypted" },

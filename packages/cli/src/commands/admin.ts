@@ -3,8 +3,8 @@ import { apiFor, print } from "../context.js";
 import { ago, parseDuration, table } from "../output.js";
 
 type Agent = { name: string; group: string | null; status: string; version: string | null; hostname: string | null; lastSeenAt: string | null; streams: number };
-type Connection = { name: string; type: string; host: string; port: number; agent: string | null; agentGroup: string | null; labels: Record<string, string>; hasSecrets: boolean; tls: { enabled: boolean } };
-type Token = { id: string; subject: string; kind: string; roles: string[]; expiresAt: string; lastUsedAt: string | null; revokedAt: string | null };
+type Connection = { name: string; type: string; host: string; port: number; agent: string | null; agentGroup: string | null; labels: Record<string, string>; hasSecrets: boolean; database?: string | null; tls: { enabled: boolean } };
+type Token = { id: string; subject: string; kind: string; roles: string[]; groups?: string[]; expiresAt: string; lastUsedAt: string | null; revokedAt: string | null };
 
 const labels = (l: Record<string, string>) => Object.entries(l).map(([k, v]) => `${k}=${v}`).join(",") || "-";
 
@@ -50,7 +50,8 @@ export function registerAdmin(program: Command): void {
     .command("create <name>")
     .description("register a target reachable through an agent")
     .requiredOption("--target <host:port>", "target address as the agent sees it")
-    .option("--type <type>", "tcp (postgres, mysql, ssh, kubernetes, http later)", "tcp")
+    .option("--type <type>", "tcp or postgres (mysql, ssh, kubernetes, http later)", "tcp")
+    .option("--database <name>", "default database on the target (postgres)")
     .option("--agent <name>", "agent that reaches the target")
     .option("--agent-group <group>", "agent group that reaches the target")
     .option("--label <k=v...>", "labels, e.g. env=prod", (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -58,7 +59,7 @@ export function registerAdmin(program: Command): void {
     .option("--tls-insecure", "TLS without verifying the target certificate")
     .option("--tls-server-name <name>")
     .option("--secret <k=v...>", "secrets for the connection type (write-only)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(async (name: string, o: { target: string; type: string; agent?: string; agentGroup?: string; label: string[]; tls?: boolean; tlsInsecure?: boolean; tlsServerName?: string; secret: string[] }, cmd: Command) => {
+    .action(async (name: string, o: { target: string; type: string; agent?: string; agentGroup?: string; label: string[]; tls?: boolean; tlsInsecure?: boolean; tlsServerName?: string; secret: string[]; database?: string }, cmd: Command) => {
       const i = o.target.lastIndexOf(":");
       const kv = (xs: string[]) => Object.fromEntries(xs.map((x) => [x.slice(0, x.indexOf("=")), x.slice(x.indexOf("=") + 1)]));
       const body = {
@@ -69,6 +70,7 @@ export function registerAdmin(program: Command): void {
         agent: o.agent,
         agentGroup: o.agentGroup,
         labels: kv(o.label),
+        database: o.database,
         tls: o.tls || o.tlsInsecure ? { enabled: true, verify: !o.tlsInsecure, serverName: o.tlsServerName } : undefined,
         secrets: o.secret.length ? kv(o.secret) : undefined,
       };
@@ -85,7 +87,7 @@ export function registerAdmin(program: Command): void {
     .command("show <name>")
     .action(async (name: string, _o, cmd: Command) => {
       const c = await (await apiFor(cmd)).get<Connection>(`/api/v1/connections/${encodeURIComponent(name)}`);
-      print(cmd, c, () => `name:     ${c.name}\ntype:     ${c.type}\ntarget:   ${c.host}:${c.port}\nvia:      ${c.agent ? `agent ${c.agent}` : `group ${c.agentGroup}`}\ntls:      ${c.tls.enabled ? "on" : "off"}\nlabels:   ${labels(c.labels)}\nsecrets:  ${c.hasSecrets ? "set (write-only)" : "none"}\n`);
+      print(cmd, c, () => `name:     ${c.name}\ntype:     ${c.type}\ntarget:   ${c.host}:${c.port}\nvia:      ${c.agent ? `agent ${c.agent}` : `group ${c.agentGroup}`}\ntls:      ${c.tls.enabled ? "on" : "off"}\nlabels:   ${labels(c.labels)}\n${c.database ? `database: ${c.database}\n` : ""}secrets:  ${c.hasSecrets ? "set (write-only)" : "none"}\n`);
     });
   conns
     .command("delete <name>")
@@ -100,13 +102,15 @@ export function registerAdmin(program: Command): void {
     .description("mint a short-lived access token for a user or service account")
     .requiredOption("--user <subject>", "who the token is for")
     .option("--role <role...>", "admin, user, auditor, reviewer", ["user"])
+    .option("--group <group...>", "groups policies see (e.g. developers, ai-agents)", [] as string[])
     .option("--service", "token for a service account / machine")
     .option("--ttl <duration>", "lifetime", "1h")
     .option("--description <text>")
-    .action(async (o: { user: string; role: string[]; service?: boolean; ttl: string; description?: string }, cmd: Command) => {
+    .action(async (o: { user: string; role: string[]; group: string[]; service?: boolean; ttl: string; description?: string }, cmd: Command) => {
       const r = await (await apiFor(cmd)).post<{ id: string; token: string; expiresAt: string }>("/api/v1/tokens", {
         subject: o.user,
         roles: o.role,
+        groups: o.group.length ? o.group : undefined,
         kind: o.service ? "service" : "user",
         ttlSeconds: parseDuration(o.ttl),
         description: o.description,
@@ -121,7 +125,7 @@ export function registerAdmin(program: Command): void {
     .action(async (o: { user?: string; all?: boolean }, cmd: Command) => {
       const q = new URLSearchParams({ ...(o.user ? { subject: o.user } : {}), ...(o.all ? { all: "true" } : {}) });
       const r = await (await apiFor(cmd)).get<{ tokens: Token[] }>(`/api/v1/tokens?${q}`);
-      print(cmd, r, () => table(r.tokens.map((t) => ({ ...t, roles: t.roles.join(","), lastUsed: ago(t.lastUsedAt), state: t.revokedAt ? "revoked" : new Date(t.expiresAt) < new Date() ? "expired" : "valid" })), ["id", "subject", "kind", "roles", "expiresAt", "lastUsed", "state"]));
+      print(cmd, r, () => table(r.tokens.map((t) => ({ ...t, roles: t.roles.join(","), groups: (t.groups ?? []).join(","), lastUsed: ago(t.lastUsedAt), state: t.revokedAt ? "revoked" : new Date(t.expiresAt) < new Date() ? "expired" : "valid" })), ["id", "subject", "kind", "roles", "groups", "expiresAt", "lastUsed", "state"]));
     });
   tokens
     .command("revoke <id>")

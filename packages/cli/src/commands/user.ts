@@ -22,6 +22,74 @@ type Session = {
   error: string | null;
 };
 
+/** One recorded SQL statement, as GET /api/v1/sessions/:id returns it. */
+export type StatementView = {
+  id: string;
+  seq: number;
+  text: string;
+  kind: string;
+  command: string | null;
+  objects: string[];
+  decision: string;
+  rule: string | null;
+  reason: string | null;
+  status: string;
+  startedAt: string;
+  durationMs: number | null;
+  rows: string | null;
+  commandTag: string | null;
+  masked: number;
+  errorCode: string | null;
+  error: string | null;
+};
+
+type SessionDetail = Session & {
+  statements?: StatementView[];
+  statementsTruncated?: boolean;
+  statementCounts?: { total: number; denied: number };
+};
+
+/** Text budget when stdout is not a terminal (or a very narrow one). */
+const DEFAULT_TEXT_WIDTH = 120;
+
+/**
+ * The statements table of `sessions show`: seq, time (UTC, like the session's
+ * timestamps), decision (DENY in capitals, to stand out), status, kind, rows,
+ * duration, the deciding rule of a denied statement, and the text on one line,
+ * cut to fit `width` columns. With `full`, each row is followed by the whole
+ * text, verbatim and indented, instead.
+ */
+export function statementsTable(statements: StatementView[], opts: { full?: boolean; width?: number } = {}): string {
+  const cols = ["seq", "time", "decision", "status", "kind", "rows", "ms", "rule"];
+  const rows = statements.map((s) => ({
+    seq: String(s.seq),
+    time: s.startedAt.slice(11, 23), // HH:MM:SS.mmm of the ISO timestamp
+    decision: s.decision === "deny" ? "DENY" : s.decision,
+    status: s.status,
+    kind: s.kind,
+    rows: s.rows ?? "-",
+    ms: s.durationMs === null ? "-" : s.durationMs.toFixed(s.durationMs < 10 ? 2 : 0),
+    rule: s.decision === "deny" ? (s.rule ?? "-") : "",
+  }));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c as keyof typeof r].length)));
+  const line = (cells: string[]) => cells.map((v, i) => v.padEnd(widths[i]!)).join("  ");
+  const used = widths.reduce((a, w) => a + w + 2, 0);
+  const textWidth = opts.width && opts.width - used >= 20 ? opts.width - used : DEFAULT_TEXT_WIDTH;
+  const out = [`${line(cols.map((c) => c.toUpperCase()))}  STATEMENT`.trimEnd()];
+  statements.forEach((s, i) => {
+    const cells = line(cols.map((c) => rows[i]![c as keyof (typeof rows)[number]]));
+    if (opts.full) out.push(cells.trimEnd(), ...s.text.split("\n").map((l) => `    ${l}`));
+    else out.push(`${cells}  ${oneLine(s.text, textWidth)}`.trimEnd());
+  });
+  return out.join("\n") + "\n";
+}
+
+/** Whitespace runs (newlines included) as one space, cut with … to at most `max` characters. */
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
+}
+
 export function registerUser(program: Command): void {
   program
     .command("login")
@@ -90,10 +158,24 @@ export function registerUser(program: Command): void {
     });
   sessions
     .command("show <id>")
-    .action(async (id: string, _o, cmd: Command) => {
-      const s = await (await apiFor(cmd)).get<Session>(`/api/v1/sessions/${encodeURIComponent(id)}`);
-      print(cmd, s, () =>
-        [
+    .description("a session and its statements (--json prints all of them)")
+    .option("--full", "print whole statement texts, not one cut line each")
+    .action(async (id: string, o: { full?: boolean }, cmd: Command) => {
+      const api = await apiFor(cmd);
+      const path = `/api/v1/sessions/${encodeURIComponent(id)}`;
+      const s = await api.get<SessionDetail>(path);
+      if (globals(cmd).json && s.statements && s.statementsTruncated) {
+        // JSON means everything: page through the statements the detail leaves out.
+        for (let after = s.statements.at(-1)?.seq ?? 0; ; ) {
+          const page = await api.get<{ statements: StatementView[]; nextAfterSeq: number | null }>(`${path}/statements?limit=1000&afterSeq=${after}`);
+          s.statements.push(...page.statements);
+          if (page.nextAfterSeq === null) break;
+          after = page.nextAfterSeq;
+        }
+        s.statementsTruncated = false;
+      }
+      print(cmd, s, () => {
+        const head = [
           `id:          ${s.id}`,
           `user:        ${s.subject}`,
           `connection:  ${s.connectionName} (${s.protocol})`,
@@ -104,7 +186,12 @@ export function registerUser(program: Command): void {
           `bytes:       ${s.bytesUp} up, ${s.bytesDown} down`,
           `outcome:     ${s.outcome}${s.errorCode ? ` (${s.errorCode}: ${s.error})` : ""}`,
           "",
-        ].join("\n"),
-      );
+        ].join("\n");
+        if (!s.statements) return head;
+        const counts = s.statementCounts ? `statements:  ${s.statementCounts.total} (${s.statementCounts.denied} denied)\n` : "";
+        if (s.statements.length === 0) return head + counts;
+        const more = s.statementsTruncated ? `(the first ${s.statements.length}; --json prints all)\n` : "";
+        return `${head}${counts}\n${statementsTable(s.statements, { full: o.full, width: process.stdout.isTTY ? process.stdout.columns : undefined })}${more}`;
+      });
     });
 }

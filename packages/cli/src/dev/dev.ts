@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Agent, loadState, saveState } from "@airlock/agent";
-import { loadConfig, startGateway, type Gateway } from "@airlock/gateway";
+import { loadConfig, readBundleDir, startGateway, type Gateway } from "@airlock/gateway";
 import { createLogger, onShutdown } from "@airlock/shared";
 import { startDemoTarget } from "./demo-target.js";
 
@@ -10,7 +11,12 @@ export interface DevOptions {
   apiPort: number;
   agentPort: number;
   demoPort: number;
+  /** Postgres front door port (default 15432). */
+  pgPort?: number;
 }
+
+/** The demo policy bundle shipped with the CLI (packages/cli/policies/demo). */
+const DEMO_POLICIES = fileURLToPath(new URL("../../policies/demo/", import.meta.url));
 
 const AGENT = "dev-agent";
 
@@ -36,7 +42,15 @@ export async function runDev(o: DevOptions): Promise<void> {
   };
   try {
     gw = await startGateway(
-      loadConfig({ dataDir: join(dataDir, "gateway"), api: { host: "127.0.0.1", port: o.apiPort }, agents: { host: "127.0.0.1", port: o.agentPort } }, {}),
+      loadConfig(
+        {
+          dataDir: join(dataDir, "gateway"),
+          api: { host: "127.0.0.1", port: o.apiPort },
+          agents: { host: "127.0.0.1", port: o.agentPort },
+          postgres: { host: "127.0.0.1", port: o.pgPort ?? 15432 },
+        },
+        {},
+      ),
       logger,
     );
     const agentDir = join(dataDir, "agent");
@@ -54,15 +68,27 @@ export async function runDev(o: DevOptions): Promise<void> {
     await agent.start();
     await agent.waitReady();
 
-    const demoConn = { name: "demo-pg", type: "tcp" as const, host: demo.host, port: demo.port, agent: AGENT, labels: { env: "dev" } };
+    // A postgres connection: the gateway logs in with these (demo) credentials, the client never sees them.
+    const demoConn = {
+      name: "demo-pg", type: "postgres" as const, host: demo.host, port: demo.port, agent: AGENT, labels: { env: "dev" },
+      database: "postgres", secrets: { username: "postgres", password: "postgres" },
+    };
     const existing = await gw.connections.get("demo-pg").catch(() => null);
     if (existing) await gw.connections.update("demo-pg", demoConn);
     else await gw.connections.create(demoConn);
 
-    const admin = await gw.tokens.mint({ subject: "dev-admin", roles: ["admin"], ttlSeconds: gw.config.tokens.maxTtlSeconds, description: "airlock dev" });
+    // First start: the demo policies (DDL and unfiltered writes denied, PII masked). Later starts keep
+    // whatever was applied since, so `airlock policy apply` survives a restart.
+    if (gw.policies.current().version === null) await gw.policies.apply(await readBundleDir(DEMO_POLICIES), "airlock dev");
+
+    const admin = await gw.tokens.mint({ subject: "dev-admin", roles: ["admin"], groups: ["dba"], ttlSeconds: gw.config.tokens.maxTtlSeconds, description: "airlock dev" });
+    const dev = await gw.tokens.mint({ subject: "dev", roles: ["user"], groups: ["developers"], ttlSeconds: gw.config.tokens.maxTtlSeconds, description: "airlock dev: demo user" });
+    const postgresUrl = gw.postgresPort ? `postgresql://dev:${dev.token}@127.0.0.1:${gw.postgresPort}/demo-pg?sslmode=require` : null;
     const info = {
       apiUrl: gw.apiUrl,
       adminToken: admin.token,
+      devToken: dev.token,
+      postgresUrl,
       agentAddress: gw.agentAddress,
       connections: ["demo-pg"],
       demoTarget: `${demo.host}:${demo.port}`,
@@ -74,7 +100,9 @@ export async function runDev(o: DevOptions): Promise<void> {
         `Airlock dev is up: API ${gw.apiUrl}, agent ${AGENT} online, demo target demo-pg (fake customers).`,
         `Admin token and URLs: ${join(dataDir, "dev.json")}`,
         `Try:  export AIRLOCK_URL=${gw.apiUrl} AIRLOCK_TOKEN=$(node -p "require('${join(dataDir, "dev.json")}').adminToken")`,
-        `      pnpm airlock connect demo-pg --port 5433 &   psql "postgresql://postgres:postgres@127.0.0.1:5433/postgres" -c "select * from customers limit 5"`,
+        `Postgres front door (guardrails + masking + recording):`,
+        `      psql "$(node -p "require('${join(dataDir, "dev.json")}').postgresUrl")" -c "select * from customers limit 5"`,
+        `      … then try: delete from customers;   drop table customers;   (both denied)`,
         `ready`,
         "",
       ].join("\n"),

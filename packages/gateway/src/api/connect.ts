@@ -3,10 +3,12 @@ import { AirlockError, WS_SUBPROTOCOL, WsByteStream } from "@airlock/shared";
 import type { ClientConn } from "../engines/engine.js";
 import { runSession, type RunDeps } from "../engines/run.js";
 import { TcpEngine } from "../engines/tcp/engine.js";
+import { PostgresEngine, type PostgresEngineDeps } from "../engines/postgres/engine.js";
 import { principalOf } from "./auth.js";
 
 export interface ConnectRoutesOptions {
   deps: RunDeps;
+  postgres: PostgresEngineDeps;
   clientStallTimeoutMs: number;
 }
 
@@ -16,7 +18,10 @@ export interface ConnectRoutesOptions {
  * upgrade, so a bad token is an HTTP 401 problem, not a dropped socket).
  */
 export const connectRoutes: FastifyPluginAsync<ConnectRoutesOptions> = async (app, opts) => {
-  const engine = new TcpEngine();
+  const tcp = new TcpEngine();
+  // Postgres connections get the full engine here too (guardrails, masking, recording,
+  // brokered credentials): `airlock connect` must not be a way around them.
+  const engineFor = (type: string) => (type === "postgres" ? new PostgresEngine(opts.postgres, null) : tcp);
   app.get<{ Params: { name: string } }>("/connections/:name/connect", { websocket: true }, (socket, req) => {
     const stream = new WsByteStream(socket);
     // Failures are reported to the client and recorded by runSession; the
@@ -40,7 +45,7 @@ export const connectRoutes: FastifyPluginAsync<ConnectRoutesOptions> = async (ap
       }
     }, Math.min(1_000, opts.clientStallTimeoutMs));
     watchdog.unref();
-    void runSession(opts.deps, engine, client, { principal: principalOf(req), connectionName: req.params.name, clientAddr: req.ip }).finally(() =>
+    void runSession(opts.deps, engineFor, client, { principal: principalOf(req), connectionName: req.params.name, clientAddr: req.ip }).finally(() =>
       clearInterval(watchdog),
     );
   });

@@ -24,12 +24,12 @@ export const metaRoutes: FastifyPluginAsyncTypebox<MetaRoutesOptions> = async (a
     {
       schema: {
         tags: ["meta"],
-        response: { 200: Type.Object({ subject: Type.String(), kind: Type.String(), roles: Type.Array(Type.String()), expiresAt: Type.String() }) },
+        response: { 200: Type.Object({ subject: Type.String(), kind: Type.String(), roles: Type.Array(Type.String()), groups: Type.Array(Type.String()), expiresAt: Type.String() }) },
       },
     },
     async (req) => {
       const p = principalOf(req);
-      return { subject: p.subject, kind: p.kind, roles: p.roles, expiresAt: p.expiresAt.toISOString() };
+      return { subject: p.subject, kind: p.kind, roles: p.roles, groups: p.groups, expiresAt: p.expiresAt.toISOString() };
     },
   );
 };

@@ -1,16 +1,54 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
+import type { FastifyRequest } from "fastify";
 import { AirlockError } from "@airlock/shared";
 import { hasRole } from "../auth/principal.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
+import type { StatementLog, StatementRow } from "../sessions/statements.js";
 import { principalOf } from "./auth.js";
 import { IdParam, SessionView } from "./schemas.js";
 
 export interface SessionRoutesOptions {
   sessions: SessionRecorder;
+  /** Statement records (Postgres front door). Without it, session views carry no statements. */
+  statements?: StatementLog;
 }
 
 type Row = Awaited<ReturnType<SessionRecorder["get"]>>;
+
+/** Statements embedded in GET /sessions/:id; the rest are paged from /sessions/:id/statements. */
+const EMBEDDED_STATEMENTS = 1000;
+
+const Nullable = <T extends import("@sinclair/typebox").TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+const StatementView = Type.Object({
+  id: Type.String(),
+  seq: Type.Integer(),
+  text: Type.String({ description: "as received; texts over 64 KiB end in `…[truncated N bytes]`" }),
+  kind: Type.String(),
+  command: Nullable(Type.String()),
+  objects: Type.Array(Type.String()),
+  decision: Type.String({ description: "allow | deny | review" }),
+  rule: Nullable(Type.String()),
+  reason: Nullable(Type.String()),
+  status: Type.String({ description: "pending | ok | error | denied | skipped" }),
+  startedAt: Type.Unsafe<string | Date>({ type: "string", format: "date-time" }),
+  durationMs: Nullable(Type.Number()),
+  rows: Nullable(Type.String({ description: "rows returned or affected; a decimal string (may exceed 2^53)" })),
+  commandTag: Nullable(Type.String()),
+  masked: Type.Integer(),
+  errorCode: Nullable(Type.String()),
+  error: Nullable(Type.String()),
+});
+
+const SessionDetail = Type.Composite([
+  SessionView,
+  Type.Object({
+    statements: Type.Optional(Type.Array(StatementView, { description: `the first ${EMBEDDED_STATEMENTS}, by seq` })),
+    statementsTruncated: Type.Optional(Type.Boolean({ description: "more statements than embedded: page them from /sessions/{id}/statements" })),
+    statementCounts: Type.Optional(Type.Object({ total: Type.Integer(), denied: Type.Integer() })),
+  }),
+]);
 
 function view(r: Row) {
   return {
@@ -30,7 +68,18 @@ function view(r: Row) {
   };
 }
 
-export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (app, { sessions }) => {
+const statementView = (s: StatementRow) => ({ ...s, startedAt: s.startedAt.toISOString() });
+
+export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (app, { sessions, statements }) => {
+  /** The session if the caller may see it: auditors and admins all, others their own. */
+  async function visibleSession(req: FastifyRequest, id: string): Promise<Row> {
+    const p = principalOf(req);
+    const row = await sessions.get(id).catch(() => null);
+    // Someone else's session looks the same as a missing one.
+    if (!row || (!hasRole(p, "auditor") && row.subject !== p.subject)) throw new AirlockError("NOT_FOUND", `no session ${id}`);
+    return row;
+  }
+
   app.get(
     "/sessions",
     {
@@ -54,11 +103,56 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = as
     },
   );
 
-  app.get("/sessions/:id", { schema: { tags: ["sessions"], params: IdParam, response: { 200: SessionView } } }, async (req) => {
-    const p = principalOf(req);
-    const row = await sessions.get(req.params.id).catch(() => null);
-    // Someone else's session looks the same as a missing one.
-    if (!row || (!hasRole(p, "auditor") && row.subject !== p.subject)) throw new AirlockError("NOT_FOUND", `no session ${req.params.id}`);
-    return view(row);
-  });
+  app.get(
+    "/sessions/:id",
+    {
+      schema: {
+        tags: ["sessions"],
+        summary: `A session with its first ${EMBEDDED_STATEMENTS} statements`,
+        params: IdParam,
+        response: { 200: SessionDetail },
+      },
+    },
+    async (req) => {
+      const row = await visibleSession(req, req.params.id);
+      if (!statements) return view(row);
+      // One more than embedded tells whether there are more, without a count.
+      const [list, counts] = await Promise.all([statements.list(row.id, { limit: EMBEDDED_STATEMENTS + 1 }), statements.counts(row.id)]);
+      return {
+        ...view(row),
+        statements: list.slice(0, EMBEDDED_STATEMENTS).map(statementView),
+        statementsTruncated: list.length > EMBEDDED_STATEMENTS,
+        statementCounts: counts,
+      };
+    },
+  );
+
+  if (!statements) return;
+  app.get(
+    "/sessions/:id/statements",
+    {
+      schema: {
+        tags: ["sessions"],
+        summary: "A session's statements by seq; pass the previous page's nextAfterSeq as afterSeq",
+        params: IdParam,
+        querystring: Type.Object({
+          afterSeq: Type.Optional(Type.Integer({ minimum: 0, description: "return statements with a greater seq" })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        }),
+        response: {
+          200: Type.Object({
+            statements: Type.Array(StatementView),
+            nextAfterSeq: Nullable(Type.Integer({ description: "afterSeq for the next page; null on the last page" })),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const row = await visibleSession(req, req.params.id);
+      const limit = req.query.limit ?? 100;
+      const list = await statements.list(row.id, { limit: limit + 1, afterSeq: req.query.afterSeq });
+      const page = list.slice(0, limit);
+      return { statements: page.map(statementView), nextAfterSeq: list.length > limit ? page.at(-1)!.seq : null };
+    },
+  );
 };

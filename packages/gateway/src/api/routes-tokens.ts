@@ -25,13 +25,14 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
           {
             subject: Type.String({ minLength: 1, maxLength: 128 }),
             roles: Type.Optional(Roles),
+            groups: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 })),
             kind: Type.Optional(Type.Union([Type.Literal("user"), Type.Literal("service")])),
             ttlSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
             description: Type.Optional(Type.String({ maxLength: 256 })),
           },
           { additionalProperties: false },
         ),
-        response: { 201: Type.Object({ id: Type.String(), token: Type.String(), subject: Type.String(), roles: Type.Array(Type.String()), expiresAt: Type.String() }) },
+        response: { 201: Type.Object({ id: Type.String(), token: Type.String(), subject: Type.String(), roles: Type.Array(Type.String()), groups: Type.Array(Type.String()), expiresAt: Type.String() }) },
       },
     },
     async (req, reply) => {
@@ -40,7 +41,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
       const roles = (req.body.roles ?? ["user"]) as Role[];
       const r = await tokens.mint({ ...req.body, roles, createdBy: p.subject });
       reply.status(201);
-      return { id: r.id, token: r.token, subject: req.body.subject, roles, expiresAt: r.expiresAt.toISOString() };
+      return { id: r.id, token: r.token, subject: req.body.subject, roles, groups: req.body.groups ?? [], expiresAt: r.expiresAt.toISOString() };
     },
   );
 

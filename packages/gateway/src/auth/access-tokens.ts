@@ -6,6 +6,7 @@ import { isRole, type Principal, type Role } from "./principal.js";
 export interface MintRequest {
   subject: string;
   roles: Role[];
+  groups?: string[];
   kind?: "user" | "service";
   ttlSeconds?: number;
   description?: string;
@@ -44,6 +45,9 @@ export class AccessTokenService {
     if (!/^[A-Za-z0-9@._:-]{1,128}$/.test(req.subject)) throw new AirlockError("INVALID_ARGUMENT", "subject must be 1-128 of [A-Za-z0-9@._:-]");
     const bad = req.roles.filter((r) => !isRole(r));
     if (bad.length || req.roles.length === 0) throw new AirlockError("INVALID_ARGUMENT", `unknown or missing roles: ${bad.join(", ") || "(none given)"}`);
+    const groups = [...new Set(req.groups ?? [])];
+    const badGroup = groups.find((g) => !/^[A-Za-z0-9@._:-]{1,128}$/.test(g));
+    if (badGroup !== undefined) throw new AirlockError("INVALID_ARGUMENT", `invalid group ${JSON.stringify(badGroup)}: use 1-128 of [A-Za-z0-9@._:-]`);
     const token = generateToken("at");
     const expiresAt = new Date(Date.now() + ttl * 1000);
     const rec = await this.store.prisma.accessToken.create({
@@ -52,6 +56,7 @@ export class AccessTokenService {
         subject: req.subject,
         kind: req.kind ?? "user",
         roles: [...new Set(req.roles)],
+        groups,
         description: req.description ?? null,
         createdBy: req.createdBy ?? null,
         expiresAt,
@@ -77,7 +82,7 @@ export class AccessTokenService {
       // Fire and forget: a failed bookkeeping write must not fail the request.
       this.store.prisma.accessToken.update({ where: { id: rec.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
     }
-    const principal: Principal = { subject: rec.subject, kind: rec.kind === "service" ? "service" : "user", roles: rec.roles.filter(isRole), tokenId: rec.id, expiresAt: rec.expiresAt };
+    const principal: Principal = { subject: rec.subject, kind: rec.kind === "service" ? "service" : "user", roles: rec.roles.filter(isRole), groups: rec.groups ?? [], tokenId: rec.id, expiresAt: rec.expiresAt };
     if (this.cache.size >= VERIFY_CACHE_MAX) this.cache.clear();
     this.cache.set(hash, { principal, until: now + VERIFY_CACHE_MS });
     return principal;

@@ -8,6 +8,8 @@ export interface Principal {
   subject: string;
   kind: "user" | "service";
   roles: Role[];
+  /** Groups (from the token today, the IdP later); policies see them as the principal's parents. */
+  groups: string[];
   tokenId: string;
   expiresAt: Date;
 }

@@ -6,7 +6,9 @@ import { isUuid } from "../agents/service.js";
 /** Every type Airlock will speak; only those in SUPPORTED can be created today. */
 export const CONNECTION_TYPES = ["tcp", "postgres", "mysql", "ssh", "kubernetes", "http"] as const;
 export type ConnectionType = (typeof CONNECTION_TYPES)[number];
-const SUPPORTED: readonly ConnectionType[] = ["tcp"];
+const SUPPORTED: readonly ConnectionType[] = ["tcp", "postgres"];
+/** Secrets each type understands; anything else is a typo we should not silently store. */
+const SECRET_KEYS: Partial<Record<ConnectionType, readonly string[]>> = { postgres: ["username", "password"] };
 
 export interface TargetTls {
   enabled: boolean;
@@ -24,6 +26,8 @@ export interface ConnectionInput {
   agentGroup?: string | null;
   tls?: TargetTls;
   labels?: Record<string, string>;
+  /** Default database on the target (postgres). */
+  database?: string | null;
   /** Write-only: encrypted at rest, never returned. */
   secrets?: Record<string, string>;
 }
@@ -38,6 +42,7 @@ export interface ConnectionView {
   agentGroup: string | null;
   tls: TargetTls;
   labels: Record<string, string>;
+  database: string | null;
   hasSecrets: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -68,6 +73,13 @@ export class ConnectionService {
     for (const [k, v] of Object.entries(input.labels ?? {})) {
       if (!LABEL_KEY.test(k) || typeof v !== "string" || v.length > 256) throw bad(`invalid label ${k}`);
     }
+    const type = input.type as ConnectionType | undefined;
+    const keys = type ? SECRET_KEYS[type] : undefined;
+    if (keys && input.secrets) {
+      const unknown = Object.keys(input.secrets).filter((k) => !keys.includes(k));
+      if (unknown.length) throw bad(`unknown ${type} secret(s): ${unknown.join(", ")}; expected ${keys.join(", ")}`);
+    }
+    if (creating && type === "postgres" && !input.secrets?.username) throw bad("a postgres connection needs the target user: --secret username=USER (and password=… unless the target trusts it)");
     if (input.agent && input.agentGroup) throw bad("give either agent or agentGroup, not both");
     if (creating && !input.agent && !input.agentGroup) throw bad("agent or agentGroup is required: which agent reaches this target?");
     if (input.agent) {
@@ -93,6 +105,7 @@ export class ConnectionService {
         agentGroup: input.agentGroup ?? null,
         tls: (input.tls ?? { enabled: false, verify: true }) as object,
         labels: input.labels ?? {},
+        database: input.database ?? null,
         secret: input.secrets ? this.seal(id, input.secrets) : null,
       },
       include: { agent: { select: { name: true } } },
@@ -116,6 +129,7 @@ export class ConnectionService {
         ...(input.agentGroup ? { agentGroup: input.agentGroup, agentId: null } : {}),
         ...(input.tls !== undefined ? { tls: input.tls as object } : {}),
         ...(input.labels !== undefined ? { labels: input.labels } : {}),
+        ...(input.database !== undefined ? { database: input.database } : {}),
         ...(input.secrets !== undefined ? { secret: this.seal(cur.id, input.secrets) } : {}),
       },
       include: { agent: { select: { name: true } } },
@@ -168,6 +182,7 @@ export class ConnectionService {
       agentGroup: r.agentGroup,
       tls: r.tls as unknown as TargetTls,
       labels: r.labels as Record<string, string>,
+      database: r.database ?? null,
       hasSecrets: r.secret != null,
       createdAt: r.createdAt,
       updatedAt: r.updatedAt,

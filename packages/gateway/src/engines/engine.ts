@@ -9,6 +9,8 @@ export interface SessionContext {
   principal: Principal;
   connection: ConnectionView & { agentId: string | null; secrets: Record<string, string> };
   clientAddr: string | null;
+  /** The agent whose tunnel serves this session. */
+  agentId?: string;
   log: Logger;
 }
 
@@ -28,8 +30,10 @@ export interface ClientConn {
  */
 export interface Engine {
   readonly protocol: string;
+  /** True when the engine negotiates TLS to the target itself (inside its protocol). */
+  readonly handlesTargetTls?: boolean;
   /** Reads what the protocol needs before access can be decided (startup message, …). */
-  initialize?(client: ClientConn, ctx: SessionContext): Promise<void>;
+  initialize?(client: ClientConn, ctx: SessionContext): Promise<void | "done">;
   /** Protocol-specific access checks beyond "may connect"; throws PERMISSION_DENIED. */
   checkAccess?(ctx: SessionContext): Promise<void>;
   /** Relays until both sides are done. */

@@ -27,9 +27,16 @@ const DENIED = new Set(["PERMISSION_DENIED", "UNAUTHENTICATED", "TOKEN_INVALID",
  * flows; no record, no session), authorization, agent selection, dialling
  * through the tunnel, revocation hooks and the final outcome.
  */
-export async function runSession(deps: RunDeps, engine: Engine, client: ClientConn, req: SessionRequest): Promise<RelayResult & { sessionId?: string }> {
+export async function runSession(
+  deps: RunDeps,
+  engineOf: Engine | ((connectionType: string) => Engine),
+  client: ClientConn,
+  req: SessionRequest,
+): Promise<RelayResult & { sessionId?: string }> {
   const { sessions } = deps;
-  const base = { subject: req.principal.subject, tokenId: req.principal.tokenId, connectionName: req.connectionName, protocol: engine.protocol, clientAddr: req.clientAddr };
+  // The engine may depend on the connection's type (the WebSocket path serves every type).
+  let engine = typeof engineOf === "function" ? null : engineOf;
+  const base = { subject: req.principal.subject, tokenId: req.principal.tokenId, connectionName: req.connectionName, protocol: engine?.protocol ?? "unknown", clientAddr: req.clientAddr };
   let sessionId: string | null = null;
   let result: RelayResult = { bytesUp: 0, bytesDown: 0 };
   let log = deps.log.child({ subject: req.principal.subject, connection: req.connectionName });
@@ -37,6 +44,8 @@ export async function runSession(deps: RunDeps, engine: Engine, client: ClientCo
     // Decide everything that needs no target first, so the record is one write.
     requireRole(req.principal, "user");
     const connection = await deps.connections.resolve(req.connectionName);
+    if (!engine) engine = (engineOf as (t: string) => Engine)(connection.type);
+    base.protocol = engine.protocol;
     const link = deps.registry.pick({ agentId: connection.agentId, group: connection.agentGroup });
     if (!link) {
       const who = connection.agent ? `agent ${connection.agent}` : `agent group ${connection.agentGroup}`;
@@ -45,13 +54,17 @@ export async function runSession(deps: RunDeps, engine: Engine, client: ClientCo
     // The record is written before the stream opens: no record, no session.
     sessionId = await sessions.start({ ...base, connectionId: connection.id, agentId: link.identity!.agentId });
     log = log.child({ session: sessionId });
-    const ctx: SessionContext = { sessionId, principal: req.principal, connection, clientAddr: req.clientAddr, log };
-    await engine.initialize?.(client, ctx);
+    const ctx: SessionContext = { sessionId, principal: req.principal, connection, clientAddr: req.clientAddr, agentId: link.identity!.agentId, log };
+    if ((await engine.initialize?.(client, ctx)) === "done") {
+      await sessions.finish(sessionId, { ...result, outcome: "ok" });
+      return { ...result, sessionId };
+    }
     await engine.checkAccess?.(ctx);
     const upstream = await link.open({
       host: connection.host,
       port: connection.port,
-      tls: connection.tls.enabled ? connection.tls : undefined,
+      // Engines that speak TLS inside their protocol (Postgres' SSLRequest) do it themselves.
+      tls: connection.tls.enabled && !engine.handlesTargetTls ? connection.tls : undefined,
       sessionId,
       connectionName: connection.name,
       connectTimeoutMs: deps.connectTimeoutMs,

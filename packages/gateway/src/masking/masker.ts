@@ -1,34 +1,12 @@
-import * as aws from "./detectors/aws.js";
-import * as email from "./detectors/email.js";
-import * as entropy from "./detectors/entropy.js";
-import * as iban from "./detectors/iban.js";
-import * as ip from "./detectors/ip.js";
-import * as jwt from "./detectors/jwt.js";
-import * as luhn from "./detectors/luhn.js";
-import * as pem from "./detectors/pem.js";
-import * as phone from "./detectors/phone.js";
-import * as ssn from "./detectors/ssn.js";
-import type { Detect, Match } from "./detectors/types.js";
+import { ContentMasker, type ColumnMasker } from "./content.js";
+import { DETECTOR_NAMES, type DetectorName } from "./detectors/index.js";
+import type { Match } from "./detectors/types.js";
 import { applyStrategy, validateStrategy, type Strategy } from "./strategies.js";
 
 export type { Match } from "./detectors/types.js";
-
-// Order matters only to break ties between equally long overlapping matches: the
-// more specific, validated detectors come first and the generic entropy one last.
-export const DETECTORS = {
-  pem: pem.detect,
-  jwt: jwt.detect,
-  aws: aws.detect,
-  iban: iban.detect,
-  card: luhn.detect,
-  ssn: ssn.detect,
-  email: email.detect,
-  ip: ip.detect,
-  phone: phone.detect,
-  entropy: entropy.detect,
-} satisfies Record<string, Detect>;
-
-export type DetectorName = keyof typeof DETECTORS;
+export type { ColumnMasker } from "./content.js";
+export { resolveOverlaps } from "./content.js";
+export { DETECTORS, type DetectorName } from "./detectors/index.js";
 
 export interface ColumnRule {
   /** "schema.table.column" or a glob (* and ?), case-insensitive. A pattern without a
@@ -55,6 +33,22 @@ export interface Masker {
   detect(text: string): Match[];
   maskText(text: string): string;
   maskValue(columnName: string, text: string, groups?: readonly string[]): string;
+  /**
+   * For one result column (qualified "schema.table.column" when known, else the bare name) and
+   * the principal's groups: null when nothing can change this column's values (exempt, or no
+   * column rule and no detectors on). Resolve once per result, then mask every row with it.
+   */
+  forColumn(columnName: string, groups: readonly string[]): ColumnMasker | null;
+  /**
+   * Content-only masking for free text such as error messages and COPY rows with unknown
+   * columns: forColumn("", groups) without the column rules.
+   */
+  content(groups?: readonly string[]): ColumnMasker | null;
+  /**
+   * True when a column rule (not content detection) decides this column for these groups: its
+   * values must be masked whatever they hold, so a caller that cannot rewrite them must refuse.
+   */
+  hasColumnRule(columnName: string, groups: readonly string[]): boolean;
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -62,17 +56,25 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${body}$`, "i");
 }
 
-/** Keep the longest match at every position; ties go to the earlier start, then detector order. */
-export function resolveOverlaps(matches: Match[]): Match[] {
-  const ranked = matches
-    .map((m, i) => ({ m, i }))
-    .sort((a, b) => b.m.end - b.m.start - (a.m.end - a.m.start) || a.m.start - b.m.start || a.i - b.i);
-  const kept: Match[] = [];
-  for (const { m } of ranked) {
-    if (m.end <= m.start) continue;
-    if (!kept.some((k) => m.start < k.end && k.start < m.end)) kept.push(m);
+/** A column rule's masker: the whole value is replaced, whatever it holds. */
+class RuleMasker implements ColumnMasker {
+  /** Set when the result does not depend on the value ("****"), so it is encoded once. */
+  private readonly constant: Buffer | null;
+
+  constructor(private readonly strategy: Strategy) {
+    this.constant = strategy.type === "redact" && strategy.sameLength !== true ? Buffer.from(applyStrategy(strategy, "", "column")) : null;
   }
-  return kept.sort((a, b) => a.start - b.start);
+
+  maskText(text: string): string {
+    return applyStrategy(this.strategy, text, "column");
+  }
+
+  maskBytes(value: Buffer): Buffer | null {
+    if (this.constant) return value.equals(this.constant) ? null : this.constant;
+    const text = value.toString("utf8");
+    const out = this.maskText(text);
+    return out === text ? null : Buffer.from(out, "utf8");
+  }
 }
 
 export function createMasker(rules: MaskingRules = {}): Masker {
@@ -81,47 +83,49 @@ export function createMasker(rules: MaskingRules = {}): Masker {
   for (const s of [defaultStrategy, ...Object.values(strategies), ...(rules.columns ?? []).map((c) => c.strategy)]) {
     validateStrategy(s);
   }
-  const active: Detect[] = (Object.keys(DETECTORS) as DetectorName[])
-    .filter((name) => rules.detectors?.[name] !== false)
-    .map((name) => DETECTORS[name]);
+  const active = DETECTOR_NAMES.filter((name) => rules.detectors?.[name] !== false);
+  const contentMasker = new ContentMasker(active, (kind) => strategies[kind] ?? defaultStrategy);
+  const contentOrNull = active.length > 0 ? contentMasker : null;
   // Compile once: maskValue runs per cell, so per-call regex construction would dominate.
   const columns = (rules.columns ?? []).map((c) => ({
     re: globToRegExp(c.match),
     bare: !c.match.includes("."),
-    strategy: c.strategy,
+    masker: new RuleMasker(c.strategy),
     exempt: new Set(c.exemptGroups ?? []),
   }));
   const exempt = new Set(rules.exemptGroups ?? []);
 
-  function detect(text: string): Match[] {
-    const all: Match[] = [];
-    for (const d of active) all.push(...d(text));
-    return resolveOverlaps(all);
+  function content(groups: readonly string[] = []): ColumnMasker | null {
+    return groups.some((g) => exempt.has(g)) ? null : contentOrNull;
   }
 
-  function maskText(text: string): string {
-    const matches = detect(text);
-    if (matches.length === 0) return text;
-    let out = "";
-    let pos = 0;
-    for (const m of matches) {
-      const strategy = strategies[m.kind] ?? defaultStrategy;
-      out += text.slice(pos, m.start) + applyStrategy(strategy, text.slice(m.start, m.end), m.kind);
-      pos = m.end;
-    }
-    return out + text.slice(pos);
-  }
-
-  function maskValue(columnName: string, text: string, groups: readonly string[] = []): string {
-    if (groups.some((g) => exempt.has(g))) return text;
+  /** The column rule that decides this column for these groups, if any (global exemption aside). */
+  function ruleFor(columnName: string, groups: readonly string[]): RuleMasker | null {
     const bareName = columnName.slice(columnName.lastIndexOf(".") + 1);
     for (const c of columns) {
       if (!(c.re.test(columnName) || (c.bare && c.re.test(bareName)))) continue;
+      // A per-rule exemption skips only this rule: later rules and content detection still apply.
       if (groups.some((g) => c.exempt.has(g))) continue;
-      return applyStrategy(c.strategy, text, "column");
+      return c.masker;
     }
-    return maskText(text);
+    return null;
   }
 
-  return { detect, maskText, maskValue };
+  function forColumn(columnName: string, groups: readonly string[]): ColumnMasker | null {
+    if (groups.some((g) => exempt.has(g))) return null;
+    return ruleFor(columnName, groups) ?? contentOrNull;
+  }
+
+  function hasColumnRule(columnName: string, groups: readonly string[]): boolean {
+    return !groups.some((g) => exempt.has(g)) && ruleFor(columnName, groups) !== null;
+  }
+
+  return {
+    detect: (text) => contentMasker.detect(text),
+    maskText: (text) => contentMasker.maskText(text),
+    maskValue: (columnName, text, groups = []) => forColumn(columnName, groups)?.maskText(text) ?? text,
+    forColumn,
+    hasColumnRule,
+    content,
+  };
 }

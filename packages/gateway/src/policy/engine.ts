@@ -4,11 +4,12 @@
 // "review" is layered on top via an @effect("review") annotation.
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { AuthorizationAnswer } from "@cedar-policy/cedar-wasm/nodejs";
-import { loadPolicyDir } from "./loader.js";
+import { loadPolicyDir, loadPolicyFiles, type LoadedPolicies } from "./loader.js";
 import { toCedarRequest, type CedarRequest } from "./request.js";
 import type { DecisionResult, PolicyError, PolicyMeta, PolicyRequest } from "./types.js";
 
 interface ActiveSet {
+  /** The directory loaded, or "(memory)" for in-memory files. */
   dir: string;
   meta: Map<string, PolicyMeta>;
   schemaName: string;
@@ -21,19 +22,34 @@ interface ActiveSet {
 export interface ReloadResult { ok: boolean; errors: PolicyError[] }
 
 let engineCounter = 0;
+/**
+ * Prefixes of disposed engines. Reusing them means a new engine's preparse
+ * overwrites (and so frees) the old entries: engines built per validation or
+ * per activation would otherwise grow the WASM heap forever.
+ */
+const freePrefixes: string[] = [];
+const DISPOSED: PolicyError = { file: "(engine)", message: "policy engine was disposed" };
 
 export class PolicyEngine {
   // The WASM cache is keyed by id and has no delete, so each engine flips
   // between two slots: memory stays bounded and the active slot is never
   // overwritten while in use (decide() is synchronous, so the swap is atomic).
-  private readonly prefix = `airlock-policy-${++engineCounter}`;
+  private readonly prefix = freePrefixes.pop() ?? `airlock-policy-${++engineCounter}`;
   private slot = 0;
   private active: ActiveSet | undefined;
+  private disposed = false;
 
   /** Loads `dir` into a fresh engine; check `errors` (engine denies everything if non-empty). */
   static async fromDir(dir: string): Promise<{ engine: PolicyEngine; errors: PolicyError[] }> {
     const engine = new PolicyEngine();
     const { errors } = await engine.reload(dir);
+    return { engine, errors };
+  }
+
+  /** In-memory files (name -> text, see loadPolicyFiles); check `errors` as with fromDir. */
+  static fromFiles(files: Record<string, string>): { engine: PolicyEngine; errors: PolicyError[] } {
+    const engine = new PolicyEngine();
+    const { errors } = engine.reloadFiles(files);
     return { engine, errors };
   }
 
@@ -43,7 +59,31 @@ export class PolicyEngine {
 
   /** Swap in the policies of `dir`; on any error the previous set stays active. */
   async reload(dir: string): Promise<ReloadResult> {
-    const loaded = await loadPolicyDir(dir);
+    if (this.disposed) return { ok: false, errors: [DISPOSED] };
+    return this.activate(await loadPolicyDir(dir), dir);
+  }
+
+  /** Like reload, from in-memory files; synchronous (Cedar calls are). */
+  reloadFiles(files: Record<string, string>): ReloadResult {
+    if (this.disposed) return { ok: false, errors: [DISPOSED] };
+    return this.activate(loadPolicyFiles(files), "(memory)");
+  }
+
+  /**
+   * Releases this engine's WASM slots for reuse by a later engine. Afterwards
+   * decide() denies everything and reload fails: call it only once no caller
+   * can still be holding the engine.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.active = undefined;
+    freePrefixes.push(this.prefix);
+  }
+
+  private activate(loaded: LoadedPolicies, dir: string): ReloadResult {
+    // Disposed while reload(dir) awaited the disk: the slots may belong to another engine now.
+    if (this.disposed) return { ok: false, errors: [DISPOSED] };
     if (loaded.errors.length > 0) return { ok: false, errors: loaded.errors };
     const slot = this.slot ^ 1;
     const ids = {

@@ -33,13 +33,25 @@ function toErrors(file: string, text: string, errs: DetailedError[], policyId?: 
   });
 }
 
+/** Reads the policy files of `dir` (`*.cedar`, `schema.cedarschema`) and loads them. */
 export async function loadPolicyDir(dir: string): Promise<LoadedPolicies> {
-  const names = (await readdir(dir)).sort();
+  const files: Record<string, string> = {};
+  for (const name of await readdir(dir)) {
+    if (name.endsWith(".cedar") || name === "schema.cedarschema") files[name] = await readFile(join(dir, name), "utf8");
+  }
+  return loadPolicyFiles(files);
+}
+
+/**
+ * Loads in-memory policy files (file name -> text): `*.cedar` policies and an
+ * optional `schema.cedarschema`; other names are ignored. Synchronous: every
+ * Cedar call is.
+ */
+export function loadPolicyFiles(files: Record<string, string>): LoadedPolicies {
+  const names = Object.keys(files).sort();
   const errors: PolicyError[] = [];
   // A directory may carry its own schema (e.g. tests); otherwise the built-in.
-  const schema = names.includes("schema.cedarschema")
-    ? await readFile(join(dir, "schema.cedarschema"), "utf8")
-    : SCHEMA_TEXT;
+  const schema = files["schema.cedarschema"] ?? SCHEMA_TEXT;
   const schemaCheck = cedar.checkParseSchema(schema);
   if (schemaCheck.type === "failure") {
     errors.push(...toErrors("schema.cedarschema", schema, schemaCheck.errors));
@@ -49,7 +61,7 @@ export async function loadPolicyDir(dir: string): Promise<LoadedPolicies> {
   const policies: Record<string, string> = {};
   const meta = new Map<string, PolicyMeta>();
   for (const file of names.filter((n) => n.endsWith(".cedar"))) {
-    const text = await readFile(join(dir, file), "utf8");
+    const text = files[file] ?? "";
     const parts = cedar.policySetTextToParts(text);
     if (parts.type === "failure") { errors.push(...toErrors(file, text, parts.errors)); continue; }
     if (parts.policy_templates.length > 0) {

@@ -1,4 +1,4 @@
-import type { Match } from "./types.js";
+import type { Match, MayMatch } from "./types.js";
 
 export const KIND_KEY_ID = "aws_access_key_id";
 export const KIND_SECRET = "aws_secret_key";
@@ -26,3 +26,11 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/**
+ * Cannot match unless there is a run of >= 20 [A-Z0-9] holding upper case (AKIA/ASIA + 16) or a
+ * run of >= 40 characters of the secret alphabet [A-Za-z0-9/+], which lies inside a token run of
+ * >= 40 (the label is case-insensitive, so the secret case needs no upper case).
+ */
+export const mayMatch: MayMatch = (f) =>
+  f.length >= 20 && ((f.hasUpper && f.shape.maxUpperAlnumRun >= 20) || (f.length >= 40 && f.shape.maxTokenRun >= 40));

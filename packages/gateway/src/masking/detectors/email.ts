@@ -1,4 +1,4 @@
-import type { Match } from "./types.js";
+import type { Match, MayMatch } from "./types.js";
 
 // Deliberately narrower than RFC 5322 (no quoted local parts, no IP literals): those
 // forms are rare in data and a looser pattern produces false positives in free text.
@@ -28,3 +28,6 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/** Cannot match unless the value has an "@" and a "." (the domain needs at least one dot). */
+export const mayMatch: MayMatch = (f) => f.hasAt && f.hasDot;

@@ -1,4 +1,4 @@
-import type { Match } from "./types.js";
+import type { Match, MayMatch } from "./types.js";
 
 export const KIND = "secret";
 
@@ -62,3 +62,6 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/** Cannot match unless a maximal token run is >= MIN_LENGTH and mixes lower case, upper case and digits. */
+export const mayMatch: MayMatch = (f) => f.length >= MIN_LENGTH && f.digits > 0 && f.hasUpper && f.hasLower && f.shape.mixedToken20;

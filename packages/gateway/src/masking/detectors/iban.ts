@@ -1,4 +1,4 @@
-import { isWordAt, type Match } from "./types.js";
+import { isWordAt, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "iban";
 
@@ -11,6 +11,8 @@ export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   LI: 21, LT: 20, LU: 20, LV: 21, MC: 27, MT: 31, NL: 18, NO: 15, PL: 28, PT: 25,
   QA: 29, RO: 24, RS: 22, SA: 24, SE: 24, SI: 19, SK: 24, SM: 27, TR: 26, UA: 29,
 };
+
+export const MIN_IBAN_LENGTH = Math.min(...Object.values(IBAN_LENGTHS));
 
 /** ISO 7064 mod 97-10 over the rearranged IBAN, computed piecewise to stay in int range. */
 export function ibanChecksumValid(compact: string): boolean {
@@ -52,3 +54,6 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/** Cannot match unless [A-Z]{2}\d{2} occurs and the value is as long as the shortest IBAN (15, Norway). */
+export const mayMatch: MayMatch = (f) => f.hasUpper && f.digits >= 2 && f.length >= MIN_IBAN_LENGTH && f.shape.ibanStart;

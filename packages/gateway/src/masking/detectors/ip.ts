@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { isWordAt, type Match } from "./types.js";
+import { isWordAt, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "ip";
 
@@ -34,3 +34,11 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/**
+ * IPv4 cannot match unless one run of [0-9.] characters holds >= 3 dots. IPv6 cannot match unless
+ * "::" occurs or there are >= 6 colons: without "::" an address has 8 groups (7 colons) or 6
+ * groups and a dotted IPv4 tail (6 colons), RFC 4291 section 2.2.
+ */
+export const mayMatch: MayMatch = (f) =>
+  (f.digits >= 4 && f.hasDot && f.shape.maxNumSpanDots >= 3) || (f.hasColon && (f.shape.doubleColon || f.shape.colons >= 6));

@@ -1,4 +1,4 @@
-import type { Match } from "./types.js";
+import type { Match, MayMatch } from "./types.js";
 
 export const KIND = "jwt";
 
@@ -27,3 +27,6 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/** Cannot match unless "eyJ" occurs (detect bails out without it) and there are two dots. */
+export const mayMatch: MayMatch = (f) => f.hasJ && f.hasDot && f.shape.eyJ && f.shape.dots >= 2;

@@ -1,4 +1,4 @@
-import { isWordAt, type Match } from "./types.js";
+import { isWordAt, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "card";
 
@@ -75,3 +75,9 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/**
+ * Cannot match unless some RUN can yield a window of >= 13 digits (the shortest card), counting
+ * that windows may not use a first/last group glued to a letter (see Shape.maxCardWindowDigits).
+ */
+export const mayMatch: MayMatch = (f) => f.digits >= 13 && f.shape.maxCardWindowDigits >= 13;

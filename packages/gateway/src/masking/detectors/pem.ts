@@ -1,4 +1,4 @@
-import type { Match } from "./types.js";
+import type { Match, MayMatch } from "./types.js";
 
 export const KIND = "private_key";
 
@@ -19,3 +19,6 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/** Cannot match unless there is a run of 5 dashes and room for "-----BEGIN PRIVATE KEY-----" (27 chars). */
+export const mayMatch: MayMatch = (f) => f.hasDash && f.length >= 27 && f.shape.maxDashRun >= 5;

@@ -1,5 +1,5 @@
 import { isCardNumber } from "./luhn.js";
-import type { Match } from "./types.js";
+import type { Match, MayMatch } from "./types.js";
 
 export const KIND = "phone";
 
@@ -38,3 +38,12 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/**
+ * Cannot match unless there are >= 7 digits (checked after matching) and one of the three
+ * patterns has its anchor:
+ * INTL needs "+" then 1-9; NANP ends in \d{3}[ .-]\d{4} where the 3 digits are a whole group
+ * right after "(ddd)", "(ddd) " or "ddd" + [ .-] (Shape.nanpPair); TRUNK starts with a whole
+ * group 0\d{1,4} then [ -] then >= 3 digits.
+ */
+export const mayMatch: MayMatch = (f) => f.digits >= 7 && (f.shape.plusDigit || f.shape.nanpPair || f.shape.trunkPair);

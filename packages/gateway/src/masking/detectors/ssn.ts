@@ -1,4 +1,4 @@
-import type { Match } from "./types.js";
+import type { Match, MayMatch } from "./types.js";
 
 export const KIND = "ssn";
 
@@ -20,3 +20,6 @@ export function detect(text: string): Match[] {
   }
   return out;
 }
+
+/** Cannot match unless digit groups of exactly 3, 2 and 4 are joined by single dashes. */
+export const mayMatch: MayMatch = (f) => f.digits >= 9 && f.hasDash && f.shape.ssnShape;

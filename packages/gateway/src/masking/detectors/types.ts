@@ -7,6 +7,82 @@ export interface Match {
 
 export type Detect = (text: string) => Match[];
 
+/**
+ * Cheap facts about a value, gathered by ../prefilter.ts before anything is decoded or any regex
+ * runs. Every detector states, as a MayMatch over these facts, what must hold for it to report
+ * anything ("cannot match unless …"). The top-level facts come from one very cheap pass; `shape`
+ * needs a second, costlier pass and is computed on first access, so a MayMatch should test the
+ * top-level facts first and reach for `shape` only when they leave a match possible.
+ *
+ * Only ASCII characters are classified: every pattern the detectors use is ASCII (\d and \w
+ * without the u flag are ASCII, the character classes are spelled out), and in UTF-8 every byte of
+ * a multi-byte character is >= 0x80, so a byte scan sees exactly the ASCII characters of the
+ * decoded string, in order, with non-ASCII ones in between as "other". Lengths are upper bounds:
+ * a UTF-8 byte count is never less than the UTF-16 length of the same text.
+ */
+export interface Features {
+  /** Upper bound of the length in UTF-16 code units. */
+  length: number;
+  /** ASCII digits. */
+  digits: number;
+  hasUpper: boolean;
+  hasLower: boolean;
+  hasAt: boolean;
+  hasDot: boolean;
+  hasColon: boolean;
+  hasDash: boolean;
+  /** An upper-case "J" (as in "eyJ"). */
+  hasJ: boolean;
+  readonly shape: Readonly<Shape>;
+}
+
+/** Run and neighbourhood facts (second pass). A "group" is a maximal run of digits. */
+export interface Shape {
+  dots: number;
+  colons: number;
+  /** "::" somewhere. */
+  doubleColon: boolean;
+  /** "eyJ" somewhere. */
+  eyJ: boolean;
+  /** "+" directly followed by 1-9. */
+  plusDigit: boolean;
+  /** Two upper-case letters directly followed by two digits: [A-Z]{2}\d{2}. */
+  ibanStart: boolean;
+  /** Longest run of "-". */
+  maxDashRun: number;
+  /**
+   * Most digits a card window can hold: over every chain of groups joined by single [ -]
+   * characters, its digits minus its first group when a word character ([A-Za-z0-9_]) directly
+   * precedes the chain and minus its last group when one directly follows it.
+   */
+  maxCardWindowDigits: number;
+  /** Groups of 3, 2 and 4 digits joined by single "-": ddd-dd-dddd. */
+  ssnShape: boolean;
+  /** Most dots inside one maximal run of [0-9.] characters. */
+  maxNumSpanDots: number;
+  /** Longest run of [A-Z0-9]. */
+  maxUpperAlnumRun: number;
+  /** Longest maximal run of [A-Za-z0-9+/=_-] (the entropy detector's token alphabet). */
+  maxTokenRun: number;
+  /** A maximal token run of >= 20 characters holding a lower-case letter, an upper-case letter and a digit. */
+  mixedToken20: boolean;
+  /**
+   * Groups A, B separated by one character s: |A| = 3, s in [ .-], |B| >= 4, and A starts right
+   * after ")" or ") ", or right after a group of 3 and one of [ .-].
+   */
+  nanpPair: boolean;
+  /** Groups A, B separated by one character s: A starts with 0, |A| in 2..5, s in [ -], |B| >= 3. */
+  trunkPair: boolean;
+}
+
+/** False only when the detector provably reports nothing for a value with these features. */
+export type MayMatch = (f: Readonly<Features>) => boolean;
+
+export interface Detector {
+  detect: Detect;
+  mayMatch: MayMatch;
+}
+
 /** True when the character at i exists and is an ASCII letter, digit or underscore. */
 export function isWordAt(text: string, i: number): boolean {
   const c = text.charCodeAt(i);

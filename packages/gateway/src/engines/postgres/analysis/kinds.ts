@@ -167,7 +167,19 @@ const TABLE: Record<string, Entry> = {
   ConstraintsSetStmt: ["utility", "SET CONSTRAINTS"],
 };
 
-export function classify(node: string, body: Body): { kind: StatementKind; command: string } {
+export function classify(node: string, body: Body): { kind: StatementKind; command: string; innerKind?: StatementKind } {
+  // PREPARE and EXPLAIN wrap a statement; guardrails act on what the wrapped one does.
+  if ((node === "PrepareStmt" || node === "ExplainStmt") && body.query && typeof body.query === "object") {
+    const inner = Object.entries(body.query as Body)[0];
+    if (inner) {
+      const outer = classifyOwn(node, body);
+      return { ...outer, innerKind: classify(inner[0], inner[1] as Body).kind };
+    }
+  }
+  return classifyOwn(node, body);
+}
+
+function classifyOwn(node: string, body: Body): { kind: StatementKind; command: string } {
   const e = TABLE[node];
   if (!e) return { kind: "utility", command: node };
   const [kind, cmd] = e;

@@ -52,6 +52,8 @@ export type RiskFlag =
 
 export interface StatementFacts {
   kind: StatementKind;
+  /** For PREPARE and EXPLAIN: the kind of the statement they wrap. */
+  innerKind?: StatementKind;
   /** Upper-case command tag-like label, e.g. "DROP TABLE", "CREATE INDEX", "SELECT". */
   command: string;
   /** Tables/views read (FROM, JOIN, subqueries, CTE bodies, USING, INSERT...SELECT sources). CTE names are excluded. */

@@ -42,6 +42,8 @@ abstract class MessageReader<M> {
   private offset = 0; // bytes of chunks[head] already consumed
   protected buffered = 0;
   private failure: PgProtocolError | undefined;
+  /** Bytes of the message most recently decoded (every message is exactly one take). */
+  private lastFrame: Buffer = EMPTY;
 
   constructor(options: ReaderOptions = {}) {
     const max = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
@@ -71,7 +73,7 @@ abstract class MessageReader<M> {
    * (e.g. the ErrorResponse a server sent just before garbage). An exception thrown by the callback
    * propagates without failing the reader; unread bytes stay queued for the next feed.
    */
-  feed(chunk: Uint8Array, onMessage: (message: M) => void): void {
+  feed(chunk: Uint8Array, onMessage: (message: M, frame: Buffer) => void): void {
     if (this.failure) throw this.failure;
     if (chunk.length > 0) this.enqueue(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     for (;;) {
@@ -84,7 +86,8 @@ abstract class MessageReader<M> {
         throw this.failure;
       }
       if (message === undefined) return;
-      onMessage(message);
+      // The frame's exact bytes, so a proxy can forward an unchanged message without re-encoding.
+      onMessage(message, this.lastFrame);
     }
   }
 
@@ -120,6 +123,11 @@ abstract class MessageReader<M> {
 
   /** Removes and returns the next n bytes (n <= buffered): a view if contiguous, else one exact copy. */
   protected take(n: number): Buffer {
+    this.lastFrame = this.takeBytes(n);
+    return this.lastFrame;
+  }
+
+  private takeBytes(n: number): Buffer {
     this.buffered -= n;
     const first = this.chunks[this.head]!;
     if (this.offset + n <= first.length) {

@@ -1,0 +1,156 @@
+// Client -> server: every statement is checked and recorded before its bytes
+// are forwarded. Denied statements are swapped for DENIED_SUBSTITUTE in the same
+// position so the server's own error handling keeps transaction state and
+// pipelines exactly as if the statement had failed there.
+import { checkFacts, checkSql, denialMessage, type Verdict } from "../guard.js";
+import { buildErrorResponse, writeFrontend, type FrontendMessage } from "../protocol/index.js";
+import type { Denial, Run } from "./pending.js";
+import { DENIED_SUBSTITUTE, runOf, startOf, type SessionState } from "./state.js";
+
+export interface ClientIo {
+  toServer(buf: Buffer): void;
+  /** Sends what is queued; called before anything is awaited. */
+  flush(): void;
+}
+
+function denialOf(v: Verdict): Denial {
+  const d = denialMessage(v);
+  return { error: buildErrorResponse("ERROR", d.sqlstate, d.message, d.detail, d.hint) };
+}
+
+/** Handles one client message; returns a promise only when it had to wait (statement recording). */
+export function handleClient(s: SessionState, m: FrontendMessage, raw: Buffer, io: ClientIo): Promise<void> | void {
+  switch (m.type) {
+    case "Query":
+      return simpleQuery(s, m.query, raw, io);
+    case "Parse": {
+      const policy = s.policy.current();
+      const verdicts = checkSql(policy.engine, s.scope, m.query);
+      const bad = verdicts.find((v) => v.decision !== "allow");
+      if (bad) {
+        s.statements.delete(m.name);
+        return recordDenial(s, bad, io).then(() => {
+          io.toServer(writeFrontend({ type: "Parse", name: m.name, query: DENIED_SUBSTITUTE, paramTypes: [] }));
+          s.pending.push({ t: "parse", denial: denialOf(bad) });
+        });
+      }
+      s.statements.set(m.name, { verdict: verdicts[0] ?? null, text: m.query, fields: null });
+      io.toServer(raw);
+      s.pending.push({ t: "parse", denial: null });
+      return;
+    }
+    case "Bind":
+      s.portals.set(m.portal, { stmt: s.statements.get(m.statement) ?? null, resultFormats: m.resultFormats, fields: null, described: false, run: null });
+      io.toServer(raw);
+      s.pending.push({ t: "bind" });
+      return;
+    case "Describe":
+      if (m.kind === "P") {
+        const portal = s.portals.get(m.name);
+        if (portal) portal.described = true;
+      }
+      io.toServer(raw);
+      s.pending.push({ t: "describe", kind: m.kind, name: m.name, internal: false });
+      return;
+    case "Execute":
+      return execute(s, m.portal, raw, io);
+    case "Close":
+      if (m.kind === "S") s.statements.delete(m.name);
+      else s.portals.delete(m.name);
+      io.toServer(raw);
+      s.pending.push({ t: "close" });
+      return;
+    case "Sync":
+      io.toServer(raw);
+      s.pending.push({ t: "sync" });
+      return;
+    case "FunctionCall":
+      return functionCall(s, m.functionOid, raw, io);
+    case "Flush":
+    case "CopyData":
+    case "CopyDone":
+    case "CopyFail":
+    case "Terminate":
+      io.toServer(raw);
+      return;
+    default:
+      // Startup-phase and authentication messages cannot appear once the session runs.
+      throw Object.assign(new Error(`unexpected ${m.type} during the session`), { sqlstate: "08P01" });
+  }
+}
+
+async function recordDenial(s: SessionState, v: Verdict, io: ClientIo): Promise<void> {
+  io.flush();
+  s.denied++;
+  await s.sink.record([startOf(s.sessionId, ++s.seq, v, "denied")]);
+  s.log.info({ decision: v.decision, rule: v.policyIds, text: v.text.slice(0, 200) }, "statement denied");
+}
+
+async function simpleQuery(s: SessionState, sql: string, raw: Buffer, io: ClientIo): Promise<void> {
+  const policy = s.policy.current();
+  const verdicts = checkSql(policy.engine, s.scope, sql);
+  const k = verdicts.findIndex((v) => v.decision !== "allow");
+  // Everything before a denied statement runs (as PostgreSQL would run it before failing on
+  // the denied one); the denied one and everything after it never reach the server.
+  const forwarded = k < 0 ? verdicts : verdicts.slice(0, k);
+  const starts = forwarded.map((v) => startOf(s.sessionId, ++s.seq, v, "pending"));
+  if (k >= 0) {
+    starts.push(startOf(s.sessionId, ++s.seq, verdicts[k]!, "denied"));
+    for (const v of verdicts.slice(k + 1)) starts.push(startOf(s.sessionId, ++s.seq, v, "skipped"));
+    s.denied++;
+    s.log.info({ decision: verdicts[k]!.decision, rule: verdicts[k]!.policyIds, text: verdicts[k]!.text.slice(0, 200) }, "statement denied");
+  }
+  io.flush();
+  const ids = starts.length ? await s.sink.record(starts) : [];
+  const runs: Run[] = forwarded.map((_, i) => runOf(ids[i]!));
+  if (k < 0) {
+    io.toServer(raw);
+    s.pending.push({ t: "query", runs, i: 0, denial: null, plan: null, copyOut: null });
+    return;
+  }
+  // Re-send only the analysed texts: the prefix exactly as checked, then the substitute.
+  const text = [...forwarded.map((v) => v.text), DENIED_SUBSTITUTE].join(";\n");
+  io.toServer(writeFrontend({ type: "Query", query: text }));
+  s.pending.push({ t: "query", runs, i: 0, denial: denialOf(verdicts[k]!), plan: null, copyOut: null });
+}
+
+async function execute(s: SessionState, portalName: string, raw: Buffer, io: ClientIo): Promise<void> {
+  const portal = s.portals.get(portalName);
+  let run = portal?.run ?? null;
+  if (portal && !run) {
+    const v = portal.stmt?.verdict;
+    if (v) {
+      io.flush();
+      const [id] = await s.sink.record([startOf(s.sessionId, ++s.seq, v, "pending")]);
+      run = runOf(id!);
+      portal.run = run;
+    }
+  }
+  // Masking needs the result's columns; Execute's rows come without a RowDescription, so
+  // ask for the portal's description first unless the client already did.
+  if (portal && !portal.fields && !portal.described) {
+    io.toServer(writeFrontend({ type: "Describe", kind: "P", name: portalName }));
+    s.pending.push({ t: "describe", kind: "P", name: portalName, internal: true });
+  }
+  io.toServer(raw);
+  s.pending.push({ t: "execute", portal: portalName, run, plan: null, copyOut: null });
+}
+
+async function functionCall(s: SessionState, oid: number, raw: Buffer, io: ClientIo): Promise<void> {
+  // Fast-path calls name a function by OID only: checked as a risky "call".
+  const facts = {
+    kind: "call" as const, command: "FUNCTION CALL", reads: [], writes: [], functions: [`oid:${oid}`],
+    hasWhere: undefined, risky: ["fastpath_call"] as never[], text: `-- fast-path function call, oid ${oid}`, parameterCount: 0,
+  };
+  const v = checkFacts(s.policy.current().engine, s.scope, facts);
+  io.flush();
+  if (v.decision !== "allow") {
+    await recordDenial(s, v, io);
+    io.toServer(writeFrontend({ type: "Query", query: DENIED_SUBSTITUTE }));
+    s.pending.push({ t: "query", runs: [], i: 0, denial: denialOf(v), plan: null, copyOut: null });
+    return;
+  }
+  const [id] = await s.sink.record([startOf(s.sessionId, ++s.seq, v, "pending")]);
+  io.toServer(raw);
+  s.pending.push({ t: "fcall", run: runOf(id!) });
+}

@@ -1,0 +1,118 @@
+// Shared state of one relayed Postgres session, used by the client-side and
+// server-side handlers. Only the relay mutates it, one message at a time.
+import type { Logger } from "@airlock/shared";
+import type { ColumnMasker, Masker } from "../../../masking/masker.js";
+import type { PolicyEngine } from "../../../policy/engine.js";
+import type { StatementEnd, StatementStart } from "../../../sessions/statements.js";
+import type { Verdict, GuardScope } from "../guard.js";
+import { buildErrorResponse, writeBackend, type FieldDescription, type TransactionStatus } from "../protocol/index.js";
+import type { Expect, Run } from "./pending.js";
+
+export interface StatementSink {
+  record(rows: StatementStart[]): Promise<string[]>;
+  complete(id: string, end: StatementEnd): void;
+}
+
+export interface PolicySource {
+  current(): { engine: PolicyEngine; masker: Masker };
+}
+
+export interface PreparedInfo {
+  /** Verdict of the (single) statement; null for an empty query. */
+  verdict: Verdict | null;
+  text: string;
+  /** Result columns from a Describe of the statement (formats unknown until Bind). */
+  fields: FieldDescription[] | null;
+}
+
+export interface PortalInfo {
+  stmt: PreparedInfo | null;
+  resultFormats: number[];
+  fields: FieldDescription[] | null;
+  /** The client asked for the portal's description itself (its answer may still be on the way). */
+  described: boolean;
+  /** The execution in progress when the portal was suspended (Execute with a row limit). */
+  run: Run | null;
+}
+
+export class SessionState {
+  readonly pending: Expect[] = [];
+  readonly statements = new Map<string, PreparedInfo>();
+  readonly portals = new Map<string, PortalInfo>();
+  status: TransactionStatus;
+  seq = 0;
+  /** While set, server output is dropped until ReadyForQuery (a refused result is in progress). */
+  refusing = false;
+  /** Messages per type the gateway injected or rewrote, for logs and tests. */
+  denied = 0;
+  masked = 0;
+
+  constructor(
+    readonly scope: GuardScope,
+    readonly policy: PolicySource,
+    readonly sink: StatementSink,
+    readonly sessionId: string,
+    readonly log: Logger,
+    status: TransactionStatus,
+  ) {
+    this.status = status;
+  }
+
+  private contentCache: { masker: Masker; content: ColumnMasker | null } | null = null;
+
+  /** Content-only masker (no column rules) for free text: messages, COPY rows. Cached per policy version. */
+  content(): ColumnMasker | null {
+    const masker = this.policy.current().masker;
+    if (this.contentCache?.masker !== masker) this.contentCache = { masker, content: masker.forColumn("", this.groups) };
+    return this.contentCache.content;
+  }
+
+  get groups(): readonly string[] {
+    return this.scope.principal.groups;
+  }
+
+  /** Drops expectations the server will never answer because it skips to the next Sync after an error. */
+  dropUntilSync(): void {
+    while (this.pending.length > 0 && this.pending[0]!.t !== "sync") this.pending.shift();
+  }
+
+  finish(run: Run | null, end: Omit<StatementEnd, "durationMs">): void {
+    if (!run || run.done) return;
+    run.done = true;
+    this.sink.complete(run.id, { ...end, durationMs: (performance.now() - run.started), masked: run.masked });
+  }
+}
+
+/**
+ * A statement text that fails on every PostgreSQL at parse analysis (the literal is
+ * coerced to int4 then), so it takes the denied statement's place in the stream: the
+ * server reports an error at the same position, skips to Sync, aborts the transaction
+ * block exactly as a real error would, and its own log says why. The error itself is
+ * replaced by ours before the client sees it.
+ */
+export const DENIED_SUBSTITUTE = "SELECT 'airlock: statement denied by policy'::pg_catalog.int4";
+
+export function errorFrame(sqlstate: string, message: string, detail?: string, hint?: string): Buffer {
+  return writeBackend(buildErrorResponse("ERROR", sqlstate, message, detail, hint));
+}
+
+export function runOf(id: string): Run {
+  return { id, started: performance.now(), rows: 0, masked: 0, done: false };
+}
+
+export function startOf(sessionId: string, seq: number, v: Verdict, status: "pending" | "denied" | "skipped"): StatementStart {
+  const f = v.facts;
+  const objects = f ? [...new Set([...f.reads, ...f.writes].map((t) => (t.schema ? `${t.schema}.${t.name}` : t.name)))] : [];
+  return {
+    sessionId,
+    seq,
+    text: v.text,
+    kind: f ? f.kind : "unparsable",
+    command: f?.command ?? null,
+    objects,
+    decision: v.decision,
+    rule: v.policyIds.length ? v.policyIds.join(",") : null,
+    reason: v.decision === "allow" ? null : v.reasons.join("; ") || null,
+    status,
+  };
+}

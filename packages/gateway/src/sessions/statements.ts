@@ -1,0 +1,189 @@
+// Statement-level recording for the Postgres front door: one `statements` row
+// per SQL statement, written BEFORE the statement is forwarded (record() is
+// awaited, and a rejection means the statement is not run: fail closed) and
+// completed with its outcome afterwards (complete(), fire and forget). Both
+// writes are group-committed by StatementWriter (statements-writer.ts).
+//
+// Bounded memory: when maxPendingCompletions completions are waiting, record()
+// applies backpressure (waits until half of them are written), so sessions
+// can't outrun the store; if completions are failing to write at that moment,
+// record() rejects STORE_UNAVAILABLE instead. Completions are dropped (logged
+// warning, `completionsDropped` counter) only when the store refuses the row
+// itself (a bad value), for an unknown id, or at close() while the store is down.
+// The statement row written by record() is never dropped: it stays "pending".
+import { randomUUID } from "node:crypto";
+import { AirlockError, type Logger } from "@airlock/shared";
+import type { Store } from "../store/index.js";
+import { arrayLiteral, bigintText, clean, cleanOrNull, DEFAULT_MAX_TEXT_BYTES, isUuid, truncateUtf8 } from "./statements-sql.js";
+import { type SqlExecutor, StatementWriter, type WriterCounters } from "./statements-writer.js";
+
+export type { SqlExecutor } from "./statements-writer.js";
+
+export { truncateUtf8 } from "./statements-sql.js";
+
+export interface StatementStart {
+  /** Caller-chosen id (a UUID), e.g. to correlate before the insert lands; default a random UUID. */
+  id?: string;
+  sessionId: string;
+  /** Order within the session, from 1; unique per session. */
+  seq: number;
+  text: string;
+  kind: string;
+  command?: string | null;
+  objects: string[];
+  decision: "allow" | "deny" | "review";
+  rule?: string | null;
+  reason?: string | null;
+  /** "pending" (default) for statements about to run; "denied"/"skipped" for those that won't. */
+  status?: "pending" | "denied" | "skipped";
+  errorCode?: string | null;
+  error?: string | null;
+}
+
+export interface StatementEnd {
+  status: "ok" | "error" | "skipped";
+  durationMs: number;
+  rows?: number | bigint | null;
+  commandTag?: string | null;
+  masked?: number;
+  errorCode?: string | null;
+  error?: string | null;
+}
+
+export interface StatementRow {
+  id: string;
+  seq: number;
+  text: string;
+  kind: string;
+  command: string | null;
+  objects: string[];
+  decision: string;
+  rule: string | null;
+  reason: string | null;
+  status: string;
+  startedAt: Date;
+  durationMs: number | null;
+  /** bigint as a decimal string: row counts can pass 2^53. */
+  rows: string | null;
+  commandTag: string | null;
+  masked: number;
+  errorCode: string | null;
+  error: string | null;
+}
+
+export interface StatementLogOptions {
+  /** Rows per INSERT/UPDATE; a single record() call is never split. Default 500. */
+  maxBatch?: number;
+  /** UTF-8 bytes of statement text kept; longer texts end in `…[truncated N bytes]`. Default 64 KiB. */
+  maxTextLength?: number;
+  /** Waiting completions past which record() applies backpressure. Default 50,000. */
+  maxPendingCompletions?: number;
+  /**
+   * Runs the batch INSERT/UPDATE instead of `store.prisma.$executeRawUnsafe`,
+   * e.g. straight on the store's pg pool: Prisma's per-query overhead roughly
+   * doubles the cost of these writes (see statements.test.ts figures).
+   */
+  sql?: SqlExecutor;
+}
+
+export interface StatementLogStats extends WriterCounters {
+  /** Rows queued for the next INSERT. */
+  pendingInserts: number;
+  /** Completions not yet written (queued, in flight, or held until their INSERT lands). */
+  pendingCompletions: number;
+}
+
+export class StatementLog {
+  private readonly maxText: number;
+  private readonly writer: StatementWriter;
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    log: Logger,
+    opts: StatementLogOptions = {},
+  ) {
+    this.maxText = Math.max(64, opts.maxTextLength ?? DEFAULT_MAX_TEXT_BYTES);
+    const sql = opts.sql ?? ((text: string, params: unknown[]) => store.prisma.$executeRawUnsafe(text, ...params));
+    this.writer = new StatementWriter(sql, log, Math.max(1, opts.maxBatch ?? 500), Math.max(1, opts.maxPendingCompletions ?? 50_000));
+  }
+
+  /** Resolves with the ids once the rows are durably inserted; rejects with AirlockError STORE_UNAVAILABLE (cause kept). */
+  async record(starts: StatementStart[]): Promise<string[]> {
+    if (this.closed) throw new AirlockError("STORE_UNAVAILABLE", "the statement log is closed, so the statement is not run");
+    if (starts.length === 0) return [];
+    const startedAt = new Date().toISOString(); // arrival time, before any batching or backpressure wait
+    const ids = starts.map((s) => s.id ?? randomUUID());
+    const rows = starts.map((s, i) => this.encodeStart(ids[i]!, s, startedAt));
+    await this.writer.insert(ids, rows);
+    return ids;
+  }
+
+  complete(id: string, end: StatementEnd): void {
+    if (this.closed || !isUuid(id)) {
+      this.writer.drop(1, null, this.closed ? "the statement log is closed" : `${JSON.stringify(id)} is not a statement id`);
+      return;
+    }
+    this.writer.complete(encodeEnd(id, end));
+  }
+
+  /** Waits until everything queued so far is written (completions retrying through a store outage included). */
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
+  /** Counters for tests and metrics. */
+  stats(): StatementLogStats {
+    const p = this.writer.pending();
+    return { ...this.writer.counters, pendingInserts: p.inserts, pendingCompletions: p.completions };
+  }
+
+  async list(sessionId: string, opts: { limit?: number; afterSeq?: number } = {}): Promise<StatementRow[]> {
+    if (!isUuid(sessionId)) return [];
+    const take = Math.min(Math.max(Math.trunc(opts.limit ?? 1000), 1), 10_000);
+    try {
+      const rows = await this.store.prisma.statement.findMany({
+        where: { sessionId, ...(opts.afterSeq === undefined ? {} : { seq: { gt: opts.afterSeq } }) },
+        orderBy: { seq: "asc" },
+        take,
+      });
+      return rows.map(({ sessionId: _s, rows: n, ...r }) => ({ ...r, rows: n === null ? null : n.toString() }));
+    } catch (err) {
+      throw AirlockError.from(err, "STORE_UNAVAILABLE");
+    }
+  }
+
+  async counts(sessionId: string): Promise<{ total: number; denied: number }> {
+    if (!isUuid(sessionId)) return { total: 0, denied: 0 };
+    try {
+      const [r] = await this.store.prisma.$queryRaw<{ total: number; denied: number }[]>`
+        SELECT count(*)::int AS total, (count(*) FILTER (WHERE decision = 'deny'))::int AS denied
+          FROM statements WHERE session_id = ${sessionId}::uuid`;
+      return { total: r?.total ?? 0, denied: r?.denied ?? 0 };
+    } catch (err) {
+      throw AirlockError.from(err, "STORE_UNAVAILABLE");
+    }
+  }
+
+  /** Stops taking records, then flushes; while the store is down, waiting completions get one last try, then are dropped. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.writer.closeSoon();
+    await this.writer.flush();
+  }
+
+  private encodeStart(id: string, s: StatementStart, startedAt: string): unknown[] {
+    return [
+      id, s.sessionId, s.seq, truncateUtf8(clean(s.text), this.maxText), clean(s.kind), cleanOrNull(s.command),
+      arrayLiteral(s.objects), s.decision, cleanOrNull(s.rule), cleanOrNull(s.reason), s.status ?? "pending",
+      startedAt, cleanOrNull(s.errorCode), cleanOrNull(s.error),
+    ];
+  }
+}
+
+function encodeEnd(id: string, e: StatementEnd): unknown[] {
+  return [
+    id, e.status, Number.isFinite(e.durationMs) ? e.durationMs : null, bigintText(e.rows), cleanOrNull(e.commandTag),
+    typeof e.masked === "number" && Number.isFinite(e.masked) ? Math.trunc(e.masked) : null, cleanOrNull(e.errorCode), cleanOrNull(e.error),
+  ];
+}
