@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(killAll);
 it("smoke", async () => {
   const url = `postgresql://alice:${token}@127.0.0.1:${gw.pgPort}/pg?sslmode=require`;
-  const r = await psql(url, ["-c", "select 1 as x, 'bob@example.com' as email, 'call 415-555-0100' as note", "-c", "create table t(x int)", "-c", "select 2"]);
+  const r = await psql(url, ["-c", "select 1 as x, 'bob@example.com' as email, 'call 415-555-0100' as note", "-c", "select secret as s, id from airlock_smoke", "-c", "create table t(x int)"]);
   console.log(r.stdout, r.stderr);
   console.log(gw.output().slice(-3000));
 });

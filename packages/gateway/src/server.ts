@@ -13,10 +13,11 @@ import { agentRoutes } from "./api/routes-agents.js";
 import { connectionRoutes } from "./api/routes-connections.js";
 import { metaRoutes } from "./api/routes-meta.js";
 import { sessionRoutes } from "./api/routes-sessions.js";
+import { policyRoutes } from "./api/routes-policies.js";
 import { tokenRoutes } from "./api/routes-tokens.js";
 import { AccessTokenService } from "./auth/access-tokens.js";
 import type { GatewayConfig } from "./config.js";
-import { ConnectionService } from "./connections/service.js";
+import { ConnectionService, type ConnectionView } from "./connections/service.js";
 import { loadOrCreateGatewayTls, loadOrCreateKeyring } from "./crypto/index.js";
 import { SessionRecorder } from "./sessions/recorder.js";
 import { StatementLog } from "./sessions/statements.js";
@@ -125,18 +126,21 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await app.register(metaRoutes, { caPem: tls?.caPem ?? null, ready: () => ready });
     app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
     const runDeps = { connections, sessions, registry, log: logger.child({ component: "sessions" }) };
-    const cancels = new CancelRegistry(async (t, sessionId) => {
+    // Extra streams to a session's target through the agent that serves it: cancel requests, catalog lookups.
+    const dialTarget = async (t: { connection: ConnectionView; agentId: string | null }, sessionId: string) => {
       const link = registry.pick({ agentId: t.agentId, group: t.connection.agentGroup });
-      if (!link) throw new AirlockError("AGENT_UNAVAILABLE", "no agent for the cancel request");
+      if (!link) throw new AirlockError("AGENT_UNAVAILABLE", `no agent is online for connection ${t.connection.name}`);
       return link.open({ host: t.connection.host, port: t.connection.port, sessionId, connectionName: t.connection.name });
-    }, logger.child({ component: "postgres" }));
-    const postgresDeps = { policy: policies, statements, cancels };
+    };
+    const cancels = new CancelRegistry(dialTarget, logger.child({ component: "postgres" }));
+    const postgresDeps = { policy: policies, statements, cancels, dial: dialTarget };
     await app.register(
       async (v1) => {
         await v1.register(agentRoutes, { agents, agentEndpoint: () => ({ address: agentAddress, caPin: tls?.caFingerprint ?? null }) });
         await v1.register(connectionRoutes, { connections });
         await v1.register(tokenRoutes, { tokens, sessions });
-        await v1.register(sessionRoutes, { sessions });
+        await v1.register(sessionRoutes, { sessions, statements });
+        await v1.register(policyRoutes, { policies });
         await v1.register(connectRoutes, { deps: runDeps, postgres: postgresDeps, clientStallTimeoutMs: config.connect.clientStallTimeoutMs });
       },
       { prefix: "/api/v1" },

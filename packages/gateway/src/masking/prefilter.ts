@@ -1,13 +1,13 @@
 // The masking fast path: gather the Features (detectors/types.ts) that every detector's mayMatch
 // is written against, without decoding the value. Masking then runs only the detectors whose
-// mayMatch holds, and leaves the value alone, undecoded, when none does. Two passes:
-//   1. classes: one table lookup per byte for length, digit count and which character classes
-//      occur. Names, words, booleans and small numbers are settled here.
-//   2. shape (on demand): runs, digit groups and neighbourhoods, for values with enough digits or
-//      length to need it (timestamps, UUIDs, ids).
+// mayMatch holds, and leaves the value alone, undecoded, when none does. Passes:
+//   1. classes (always): one table lookup per byte for length, digit count and which character
+//      classes occur. Names, words, booleans and small numbers are settled here.
+//   2. on demand, each at most once per value: digit groups (values with enough digits: dates,
+//      timestamps, ids, UUIDs), token runs (long values) and punctuation marks (colons, dashes).
 // README.md derives each detector's requirements.
 import { MIN_LENGTH as ENTROPY_MIN_LENGTH } from "./detectors/entropy.js";
-import type { Features, Shape } from "./detectors/types.js";
+import type { DigitGroups, Features, Marks, TokenRuns } from "./detectors/types.js";
 
 // Pass-1 class bits.
 const DIGIT = 1;
@@ -18,9 +18,9 @@ const C_DOT = 16;
 const C_COLON = 32;
 const C_DASH = 64;
 const C_J = 128;
-/** Pass 2 only: [A-Za-z0-9+/=_-], the entropy detector's token alphabet. */
+/** Later passes only: [A-Za-z0-9+/=_-], the entropy detector's token alphabet. */
 const TOKEN = 256;
-/** Pass 2 only: [A-Za-z0-9_], what the detectors' \w and isWordAt accept. */
+/** Later passes only: [A-Za-z0-9_], what the detectors' \w and isWordAt accept. */
 const WORD = 512;
 
 /** Byte -> class bits. Bytes >= 0x80 (parts of non-ASCII characters) are 0: "other". */
@@ -64,10 +64,14 @@ class ScanResult implements Features {
   hasColon = false;
   hasDash = false;
   hasJ = false;
-  src: Uint8Array = new Uint8Array(0);
-  start = 0;
-  private shaped = false;
-  private readonly shapeRecord: Shape = emptyShape();
+  private src: Uint8Array = new Uint8Array(0);
+  private start = 0;
+  private done = 0; // bit set of the lazy passes already run for this value
+  private readonly groupsRecord: DigitGroups = {
+    plusDigit: false, ibanStart: false, maxCardWindowDigits: 0, ssnShape: false, maxNumSpanDots: 0, nanpPair: false, trunkPair: false,
+  };
+  private readonly tokensRecord: TokenRuns = { maxUpperAlnumRun: 0, maxTokenRun: 0, mixedToken20: false };
+  private readonly marksRecord: Marks = { dots: 0, colons: 0, doubleColon: false, eyJ: false, maxDashRun: 0 };
 
   load(src: Uint8Array, start: number, end: number): this {
     let bits = 0;
@@ -88,41 +92,45 @@ class ScanResult implements Features {
     this.hasJ = (bits & C_J) !== 0;
     this.src = src;
     this.start = start;
-    this.shaped = false;
+    this.done = 0;
     return this;
   }
 
-  get shape(): Readonly<Shape> {
-    if (!this.shaped) {
-      scanShape(this.src, this.start, this.start + this.length, this.shapeRecord);
-      this.shaped = true;
+  get groups(): Readonly<DigitGroups> {
+    if (!(this.done & 1)) {
+      scanGroups(this.src, this.start, this.start + this.length, this.groupsRecord);
+      this.done |= 1;
     }
-    return this.shapeRecord;
+    return this.groupsRecord;
+  }
+
+  get tokens(): Readonly<TokenRuns> {
+    if (!(this.done & 2)) {
+      scanTokens(this.src, this.start, this.start + this.length, this.tokensRecord);
+      this.done |= 2;
+    }
+    return this.tokensRecord;
+  }
+
+  get marks(): Readonly<Marks> {
+    if (!(this.done & 4)) {
+      scanMarks(this.src, this.start, this.start + this.length, this.marksRecord);
+      this.done |= 4;
+    }
+    return this.marksRecord;
   }
 }
 
-function emptyShape(): Shape {
-  return {
-    dots: 0, colons: 0, doubleColon: false, eyJ: false, plusDigit: false, ibanStart: false, maxDashRun: 0,
-    maxCardWindowDigits: 0, ssnShape: false, maxNumSpanDots: 0, maxUpperAlnumRun: 0, maxTokenRun: 0,
-    mixedToken20: false, nanpPair: false, trunkPair: false,
-  };
-}
+// The lazy passes. Each keeps its counters in locals (they run for many values of many rows),
+// and each reads a virtual 0 byte after the end, which closes open runs with the same code that
+// closes them mid-value.
 
-/**
- * Pass 2. One function with every counter in a local, because it runs for many values of many
- * rows. A virtual 0 byte after the end closes all open runs with the same code that closes them
- * mid-value.
- */
-function scanShape(src: Uint8Array, start: number, end: number, r: Shape): void {
-  let dots = 0, colons = 0;
-  let doubleColon = false, eyJ = false, plusDigit = false, ibanStart = false, ssnShape = false;
-  let mixedToken20 = false, nanpPair = false, trunkPair = false;
-  let maxDashRun = 0, maxCardWindowDigits = 0, maxNumSpanDots = 0, maxUpperAlnumRun = 0, maxTokenRun = 0;
-  let dashRun = 0, numSpanDots = 0, upperAlnumRun = 0, tokenRun = 0, tokenClasses = 0;
-  // Digit groups: the current one, the last finished one, and the groups one character before them.
+function scanGroups(src: Uint8Array, start: number, end: number, r: DigitGroups): void {
+  let plusDigit = false, ibanStart = false, ssnShape = false, nanpPair = false, trunkPair = false;
+  let maxCardWindowDigits = 0, maxNumSpanDots = 0, numSpanDots = 0;
+  // The current group, the last finished one, and the groups one character before them.
   let group = 0, groupZero = false, lastGroup = 0, lastGroupZero = false, lastGlued = false;
-  let groupAfterParen = false, lastAfterParen = false, pairAfterParen = false; // group right after ")" or ") "
+  let groupAfterParen = false, lastAfterParen = false, pairAfterParen = false; // starts right after ")" or ") "
   let gap = 2; // non-digits since the last group ended; > 1 means "no adjacent group"
   let gapChar = 0;
   let pairLen = 0, pairZero = false, pairSep = 0; // group just before the current one (0: none)
@@ -135,22 +143,6 @@ function scanShape(src: Uint8Array, start: number, end: number, r: Shape): void 
   for (let i = start; i <= end; i++) {
     const c = i < end ? (src[i] as number) : 0;
     const k = CLASS[c] as number;
-
-    if (k & TOKEN) {
-      tokenRun++;
-      tokenClasses |= k;
-    } else if (tokenRun > 0) {
-      if (tokenRun > maxTokenRun) maxTokenRun = tokenRun;
-      if (tokenRun >= ENTROPY_MIN_LENGTH && (tokenClasses & ALL_CASES) === ALL_CASES) mixedToken20 = true;
-      tokenRun = tokenClasses = 0;
-    }
-
-    if (k & (DIGIT | UPPER)) upperAlnumRun++;
-    else if (upperAlnumRun > 0) {
-      if (upperAlnumRun > maxUpperAlnumRun) maxUpperAlnumRun = upperAlnumRun;
-      upperAlnumRun = 0;
-    }
-
     if (k & DIGIT) {
       if (group++ === 0) {
         const adjacent = gap === 1 && lastGroup > 0;
@@ -159,8 +151,8 @@ function scanShape(src: Uint8Array, start: number, end: number, r: Shape): void 
         pairSep = gapChar;
         pair2Len = adjacent ? lastPairLen : 0;
         pair2Sep = lastPairSep;
-        groupZero = c === ZERO;
         pairAfterParen = adjacent && lastAfterParen;
+        groupZero = c === ZERO;
         groupAfterParen = p1 === RPAREN || (p1 === SPACE && p2 === RPAREN);
         if (!(adjacent && (gapChar === SPACE || gapChar === DASH))) {
           // A new card chain starts: close the previous one.
@@ -195,25 +187,12 @@ function scanShape(src: Uint8Array, start: number, end: number, r: Shape): void 
         group = gap = 0;
       }
       if (++gap === 1) gapChar = c;
-      if (c === DOT) {
-        dots++;
-        numSpanDots++;
-      } else {
+      if (c === DOT) numSpanDots++;
+      else if (numSpanDots > 0) {
         if (numSpanDots > maxNumSpanDots) maxNumSpanDots = numSpanDots;
         numSpanDots = 0;
-        if (c === COLON) {
-          colons++;
-          if (p1 === COLON) doubleColon = true;
-        } else if (c === J && p1 === LOWER_Y && p2 === LOWER_E) eyJ = true;
       }
     }
-
-    if (c === DASH) dashRun++;
-    else if (dashRun > 0) {
-      if (dashRun > maxDashRun) maxDashRun = dashRun;
-      dashRun = 0;
-    }
-
     p3 = p2;
     p2 = p1;
     p1 = c;
@@ -222,18 +201,60 @@ function scanShape(src: Uint8Array, start: number, end: number, r: Shape): void 
   const window = chainDigits - (chainGluedStart ? chainFirst : 0) - (lastGlued ? lastGroup : 0);
   if (window > maxCardWindowDigits) maxCardWindowDigits = window;
 
-  r.dots = dots; r.colons = colons;
-  r.doubleColon = doubleColon; r.eyJ = eyJ; r.plusDigit = plusDigit; r.ibanStart = ibanStart; r.ssnShape = ssnShape;
-  r.maxDashRun = maxDashRun; r.maxCardWindowDigits = maxCardWindowDigits; r.maxNumSpanDots = maxNumSpanDots;
-  r.maxUpperAlnumRun = maxUpperAlnumRun; r.maxTokenRun = maxTokenRun;
-  r.mixedToken20 = mixedToken20; r.nanpPair = nanpPair; r.trunkPair = trunkPair;
+  r.plusDigit = plusDigit; r.ibanStart = ibanStart; r.ssnShape = ssnShape; r.nanpPair = nanpPair; r.trunkPair = trunkPair;
+  r.maxCardWindowDigits = maxCardWindowDigits; r.maxNumSpanDots = maxNumSpanDots;
+}
+
+function scanTokens(src: Uint8Array, start: number, end: number, r: TokenRuns): void {
+  let maxUpperAlnumRun = 0, maxTokenRun = 0, mixedToken20 = false;
+  let upperAlnumRun = 0, tokenRun = 0, tokenClasses = 0;
+  for (let i = start; i <= end; i++) {
+    const k = i < end ? (CLASS[src[i] as number] as number) : 0;
+    if (k & TOKEN) {
+      tokenRun++;
+      tokenClasses |= k;
+    } else if (tokenRun > 0) {
+      if (tokenRun > maxTokenRun) maxTokenRun = tokenRun;
+      if (tokenRun >= ENTROPY_MIN_LENGTH && (tokenClasses & ALL_CASES) === ALL_CASES) mixedToken20 = true;
+      tokenRun = tokenClasses = 0;
+    }
+    if (k & (DIGIT | UPPER)) upperAlnumRun++;
+    else if (upperAlnumRun > 0) {
+      if (upperAlnumRun > maxUpperAlnumRun) maxUpperAlnumRun = upperAlnumRun;
+      upperAlnumRun = 0;
+    }
+  }
+  r.maxUpperAlnumRun = maxUpperAlnumRun; r.maxTokenRun = maxTokenRun; r.mixedToken20 = mixedToken20;
+}
+
+function scanMarks(src: Uint8Array, start: number, end: number, r: Marks): void {
+  let dots = 0, colons = 0, doubleColon = false, eyJ = false, maxDashRun = 0, dashRun = 0;
+  let p1 = 0, p2 = 0;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? (src[i] as number) : 0;
+    if (c === DASH) dashRun++;
+    else {
+      if (dashRun > 0) {
+        if (dashRun > maxDashRun) maxDashRun = dashRun;
+        dashRun = 0;
+      }
+      if (c === DOT) dots++;
+      else if (c === COLON) {
+        colons++;
+        if (p1 === COLON) doubleColon = true;
+      } else if (c === J && p1 === LOWER_Y && p2 === LOWER_E) eyJ = true;
+    }
+    p2 = p1;
+    p1 = c;
+  }
+  r.dots = dots; r.colons = colons; r.doubleColon = doubleColon; r.eyJ = eyJ; r.maxDashRun = maxDashRun;
 }
 
 const result = new ScanResult();
 
 /**
  * Features of the UTF-8 bytes [start, end) of buf. The result is a shared record, valid until
- * the next scan: read it at once, do not keep it. `shape` reads buf lazily, so do not change buf
+ * the next scan: read it at once, do not keep it. the lazy passes read buf, so do not change buf
  * in between either.
  */
 export function scanBytes(buf: Uint8Array, start = 0, end = buf.length): Readonly<Features> {

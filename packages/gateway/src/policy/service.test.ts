@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AirlockError } from "@airlock/shared";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../store/index.js";
 import { createTempDatabase } from "../store/testing.js";
 import { PolicyService, type ActivePolicy } from "./service.js";
@@ -28,10 +28,12 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-async function pgliteStore(): Promise<Store> {
-  const store = await openStore({ dataDir: await tempDir(), logger: quiet });
-  cleanups.push(() => store.close());
-  return store;
+const sharedDirs: string[] = [];
+afterAll(async () => { for (const d of sharedDirs) await rm(d, { recursive: true, force: true }); });
+async function sharedDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "airlock-policy-svc-"));
+  sharedDirs.push(d);
+  return d;
 }
 
 async function postgresStores(n: number): Promise<Store[]> {
@@ -72,9 +74,15 @@ const req = (action: PolicyRequest["action"] = "select"): PolicyRequest => ({
 const decide = (p: ActivePolicy, action?: PolicyRequest["action"]) => p.engine.decide(req(action)).decision;
 
 describe("store mode (PGlite)", () => {
+  // One store for the file (PGlite takes seconds to open): these tests run in order and
+  // only the last one stores versions.
+  let shared: Store;
+  beforeAll(async () => { shared = await openStore({ dataDir: await sharedDir(), logger: quiet }); });
+  afterAll(async () => { await shared?.close(); });
+
   it("fails closed with nothing applied and says so", async () => {
     const { log, messages } = recordingLogger();
-    const svc = await started({ store: await pgliteStore(), pollMs: 60_000, log });
+    const svc = await started({ store: shared, pollMs: 60_000, log });
     const p = svc.current();
     expect(p).toMatchObject({ source: "none", version: null, digest: "", policyIds: [] });
     expect(p.engine.decide(req()).reasons).toEqual(["no policies loaded (fail closed)"]);
@@ -82,9 +90,19 @@ describe("store mode (PGlite)", () => {
     expect(messages()).toContain("no policies applied: every statement is denied until `airlock policy apply`");
   });
 
+  it("refuses an invalid bundle with POLICY_INVALID and file:line errors, storing nothing", async () => {
+    const svc = await started({ store: shared, pollMs: 60_000, log: quiet });
+    const err = await svc.apply({ "p.cedar": `${permitAll}\npermit(principal, action` }, "alice").catch((e: unknown) => e);
+    expect(AirlockError.is(err, "POLICY_INVALID")).toBe(true);
+    const e = err as AirlockError;
+    expect(e.message).toMatch(/^policy bundle is invalid: p\.cedar:3:\d+:/);
+    expect(e.details?.errors).toEqual([expect.objectContaining({ file: "p.cedar", line: 3 })]);
+    expect(await svc.list()).toEqual([]);
+    expect(svc.current().source).toBe("none");
+  });
   it("apply stores version 1, the same bundle again is unchanged, a new one is version 2", async () => {
     const { log, records } = recordingLogger();
-    const svc = await started({ store: await pgliteStore(), pollMs: 60_000, log });
+    const svc = await started({ store: shared, pollMs: 60_000, log });
     const seen: Array<number | null> = [];
     const off = svc.onChange((p) => seen.push(p.version));
 
@@ -113,16 +131,6 @@ describe("store mode (PGlite)", () => {
     expect(activations.map((r) => [r.version, r.policies, r.digest])).toEqual([[1, 1, v1.digest.slice(0, 12)], [2, 2, v2.digest.slice(0, 12)], [3, 1, expect.any(String)]]);
   });
 
-  it("refuses an invalid bundle with POLICY_INVALID and file:line errors, storing nothing", async () => {
-    const svc = await started({ store: await pgliteStore(), pollMs: 60_000, log: quiet });
-    const err = await svc.apply({ "p.cedar": `${permitAll}\npermit(principal, action` }, "alice").catch((e: unknown) => e);
-    expect(AirlockError.is(err, "POLICY_INVALID")).toBe(true);
-    const e = err as AirlockError;
-    expect(e.message).toMatch(/^policy bundle is invalid: p\.cedar:3:\d+:/);
-    expect(e.details?.errors).toEqual([expect.objectContaining({ file: "p.cedar", line: 3 })]);
-    expect(await svc.list()).toEqual([]);
-    expect(svc.current().source).toBe("none");
-  });
 });
 
 describe("store mode (PostgreSQL, two gateway processes)", () => {
@@ -142,6 +150,10 @@ describe("store mode (PostgreSQL, two gateway processes)", () => {
     await eventually(() => one.current().version === 2, "the first process to load version 2");
     expect(decide(one.current(), "ddl")).toBe("deny");
 
+    const list = await two.list();
+    expect(list.map((v) => [v.version, v.createdBy, v.files])).toEqual([[2, "bob", ["p.cedar"]], [1, "alice", ["p.cedar"]]]);
+    expect(Math.abs(list[0]!.createdAt.getTime() - Date.now())).toBeLessThan(3_600_000); // no time zone shift
+
     // A process started later loads the latest version at start.
     const three = await started({ store: a!, pollMs: 60_000, log: quiet });
     expect(three.current()).toMatchObject({ version: 2, source: "store" });
@@ -158,12 +170,29 @@ describe("store mode (PostgreSQL, two gateway processes)", () => {
   });
 });
 
+describe("a stored version that does not load", () => {
+  it("is logged once and skipped; the next good version activates", async () => {
+    const [store] = await postgresStores(1);
+    const { log, records } = recordingLogger();
+    const svc = await started({ store: store!, pollMs: 50, log });
+    // Written behind the service's back, as an older gateway or a bad restore might leave it.
+    await store!.prisma.policyVersion.create({ data: { version: 1, files: { "p.cedar": "permit(" }, digest: "x" } });
+    await eventually(() => records.some((r) => r.msg.startsWith("stored policy version cannot be loaded")), "the bad version to be reported");
+    await new Promise((r) => setTimeout(r, 300)); // several more polls
+    expect(records.filter((r) => r.msg.startsWith("stored policy version cannot be loaded"))).toHaveLength(1);
+    expect(svc.current().source).toBe("none");
+    expect(await svc.apply({ "p.cedar": permitAll }, "alice")).toMatchObject({ version: 2, changed: true });
+    expect(svc.current()).toMatchObject({ version: 2, source: "store" });
+  });
+});
+
 describe("directory mode", () => {
   it("hot-reloads edits, keeps the previous policy on a broken edit, refuses apply", async () => {
     const dir = await tempDir();
     await writeFile(join(dir, "p.cedar"), permitAll);
     const { log, records } = recordingLogger();
-    const svc = await started({ store: await pgliteStore(), dir, pollMs: 60_000, log });
+    const [store] = await postgresStores(1);
+    const svc = await started({ store: store!, dir, pollMs: 60_000, log });
     expect(svc.current()).toMatchObject({ source: "dir", version: null, policyIds: ["all"] });
     expect(decide(svc.current(), "ddl")).toBe("allow");
 
@@ -192,11 +221,11 @@ describe("directory mode", () => {
     const dir = await tempDir();
     await writeFile(join(dir, "p.cedar"), permitAll);
     await writeFile(join(dir, "masking.json"), `{"detectors": {"emial": false}}`);
-    const store = await pgliteStore();
-    const err = await PolicyService.start({ store, dir, pollMs: 60_000, log: quiet }).catch((e: unknown) => e);
+    const [store] = await postgresStores(1);
+    const err = await PolicyService.start({ store: store!, dir, pollMs: 60_000, log: quiet }).catch((e: unknown) => e);
     expect(AirlockError.is(err, "CONFIG_INVALID")).toBe(true);
     expect((err as Error).message).toMatch(/is invalid:\n {2}masking\.json:1:16: detectors\.emial: unknown detector/);
-    const missing = await PolicyService.start({ store, dir: join(dir, "nope"), pollMs: 60_000, log: quiet }).catch((e: unknown) => e);
+    const missing = await PolicyService.start({ store: store!, dir: join(dir, "nope"), pollMs: 60_000, log: quiet }).catch((e: unknown) => e);
     expect(AirlockError.is(missing, "CONFIG_INVALID")).toBe(true);
   });
 });

@@ -44,6 +44,7 @@ export interface PolicyServiceOptions {
   dir?: string;
   /** Store mode: how often to look for a version applied by another process. */
   pollMs: number;
+  /** Used as given: pass a child logger ({ component: "policy" }). */
   log: Logger;
 }
 
@@ -239,17 +240,25 @@ export class PolicyService {
     }
   }
 
+  /** Store errors propagate (start fails, poll warns); a bad stored bundle is logged once and skipped. */
   private async loadVersion(version: number): Promise<void> {
     if (this.closed || version <= (this.active.version ?? 0)) return;
-    const row = await this.get(version);
-    const c = await compileBundle(row.files);
-    if (!c.ok) {
-      // Stored bundles were valid when applied; this one may predate a schema change.
-      this.rejected = version;
-      this.log.error({ version, errors: c.errors.map(formatPolicyError) }, "stored policy version does not compile; keeping the previous policies");
-      return;
+    let row: Awaited<ReturnType<PolicyService["get"]>>;
+    try {
+      row = await this.get(version);
+    } catch (err) {
+      if (!AirlockError.is(err, "INTERNAL")) throw err;
+      return this.reject(version, [err.message]);
     }
+    const c = await compileBundle(row.files);
+    // Stored bundles were valid when applied; this one may predate a schema change.
+    if (!c.ok) return this.reject(version, c.errors.map(formatPolicyError));
     this.activateVersion(c, version, row.digest);
+  }
+
+  private reject(version: number, errors: string[]): void {
+    this.rejected = version;
+    this.log.error({ version, errors }, "stored policy version cannot be loaded; keeping the previous policies");
   }
 
   /** Activates a store version unless an equal or newer one already is. */

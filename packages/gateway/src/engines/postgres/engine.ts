@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream";
 import { AirlockError, type RelayResult } from "@airlock/shared";
 import { connectTarget, type TargetTlsOptions } from "./backend/index.js";
 import type { CancelRegistry } from "./cancel.js";
+import { CatalogCache } from "./catalog.js";
 import { readClientStartup } from "./client-startup.js";
 import type { ClientConn, Engine, SessionContext } from "../engine.js";
 import type { GuardScope } from "./guard.js";
@@ -19,6 +20,8 @@ export interface PostgresEngineDeps {
   policy: PolicySource;
   statements: StatementSink;
   cancels: CancelRegistry;
+  /** Opens another tunnel stream to the session's target (catalog lookups for masking). */
+  dial?: (t: { connection: SessionContext["connection"]; agentId: string | null }, sessionId: string) => Promise<Duplex>;
 }
 
 /** Startup parameters passed on to the target; everything else (notably `options`, which can set any GUC) is dropped. */
@@ -104,7 +107,16 @@ export class PostgresEngine implements Engine {
       hi.push(writeBackend({ type: "ReadyForQuery", status: target.status }));
       client.stream.write(Buffer.concat(hi));
       const state = new SessionState(this.scope(ctx), this.deps.policy, this.deps.statements, ctx.sessionId, ctx.log, target.status);
-      return await runRelay({ client: client.stream, server: target.socket, clientReader: hello.reader, serverReader: target.reader, state });
+      const dial = this.deps.dial;
+      if (dial) {
+        const login = { user: secrets.username ?? "", password: secrets.password ?? "", database: this.database(ctx), params: { client_encoding: "UTF8", application_name: "airlock-catalog" }, tls };
+        state.catalog = new CatalogCache(async () => connectTarget(await dial({ connection: ctx.connection, agentId: ctx.agentId ?? null }, ctx.sessionId), login), ctx.log);
+      }
+      try {
+        return await runRelay({ client: client.stream, server: target.socket, clientReader: hello.reader, serverReader: target.reader, state });
+      } finally {
+        state.catalog?.close();
+      }
     } finally {
       this.deps.cancels.unregister(key);
     }

@@ -105,12 +105,16 @@ export function checkFacts(engine: PolicyEngine, scope: GuardScope, f: Statement
   const resources: PolicyRequest["resource"][] = targets.length
     ? targets.slice(0, 32).map((t) => ({ ...conn, schema: t.schema ?? "public", table: t.name }))
     : [conn];
+  // A data-modifying CTE makes a SELECT a write too: check it as every kind of change it contains.
+  const actions = [action, ...(f.dml ?? []).filter((a) => a !== action && action !== "ddl")];
   let verdict: Verdict | null = null;
-  for (const resource of resources) {
-    const r = decideCached(engine, { ...base, resource }, hourKey);
-    const v: Verdict = { decision: r.decision, text: f.text, facts: f, action, reasons: [...r.reasons, ...r.errors], policyIds: r.policyIds };
-    if (r.decision === "deny") return v;
-    if (!verdict || (r.decision === "review" && verdict.decision === "allow")) verdict = v;
+  for (const act of actions) {
+    for (const resource of resources) {
+      const r = decideCached(engine, { ...base, action: act, resource }, hourKey);
+      const v: Verdict = { decision: r.decision, text: f.text, facts: f, action: act, reasons: [...r.reasons, ...r.errors], policyIds: r.policyIds };
+      if (r.decision === "deny") return v;
+      if (!verdict || (r.decision === "review" && verdict.decision === "allow")) verdict = v;
+    }
   }
   if (targets.length > 32) {
     return { decision: "deny", text: f.text, facts: f, action, reasons: ["statement touches more than 32 tables (denied: too many to check)"], policyIds: [] };

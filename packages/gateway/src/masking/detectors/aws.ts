@@ -33,4 +33,4 @@ export function detect(text: string): Match[] {
  * >= 40 (the label is case-insensitive, so the secret case needs no upper case).
  */
 export const mayMatch: MayMatch = (f) =>
-  f.length >= 20 && ((f.hasUpper && f.shape.maxUpperAlnumRun >= 20) || (f.length >= 40 && f.shape.maxTokenRun >= 40));
+  f.length >= 20 && ((f.hasUpper && f.tokens.maxUpperAlnumRun >= 20) || (f.length >= 40 && f.tokens.maxTokenRun >= 40));

@@ -64,4 +64,4 @@ export function detect(text: string): Match[] {
 }
 
 /** Cannot match unless a maximal token run is >= MIN_LENGTH and mixes lower case, upper case and digits. */
-export const mayMatch: MayMatch = (f) => f.length >= MIN_LENGTH && f.digits > 0 && f.hasUpper && f.hasLower && f.shape.mixedToken20;
+export const mayMatch: MayMatch = (f) => f.length >= MIN_LENGTH && f.digits > 0 && f.hasUpper && f.hasLower && f.tokens.mixedToken20;

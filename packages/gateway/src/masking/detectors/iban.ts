@@ -56,4 +56,4 @@ export function detect(text: string): Match[] {
 }
 
 /** Cannot match unless [A-Z]{2}\d{2} occurs and the value is as long as the shortest IBAN (15, Norway). */
-export const mayMatch: MayMatch = (f) => f.hasUpper && f.digits >= 2 && f.length >= MIN_IBAN_LENGTH && f.shape.ibanStart;
+export const mayMatch: MayMatch = (f) => f.hasUpper && f.digits >= 2 && f.length >= MIN_IBAN_LENGTH && f.groups.ibanStart;

@@ -41,4 +41,4 @@ export function detect(text: string): Match[] {
  * groups and a dotted IPv4 tail (6 colons), RFC 4291 section 2.2.
  */
 export const mayMatch: MayMatch = (f) =>
-  (f.digits >= 4 && f.hasDot && f.shape.maxNumSpanDots >= 3) || (f.hasColon && (f.shape.doubleColon || f.shape.colons >= 6));
+  (f.digits >= 4 && f.hasDot && f.groups.maxNumSpanDots >= 3) || (f.hasColon && (f.marks.doubleColon || f.marks.colons >= 6));

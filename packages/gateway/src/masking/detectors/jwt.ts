@@ -29,4 +29,4 @@ export function detect(text: string): Match[] {
 }
 
 /** Cannot match unless "eyJ" occurs (detect bails out without it) and there are two dots. */
-export const mayMatch: MayMatch = (f) => f.hasJ && f.hasDot && f.shape.eyJ && f.shape.dots >= 2;
+export const mayMatch: MayMatch = (f) => f.hasJ && f.hasDot && f.marks.eyJ && f.marks.dots >= 2;

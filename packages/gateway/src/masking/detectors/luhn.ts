@@ -78,6 +78,6 @@ export function detect(text: string): Match[] {
 
 /**
  * Cannot match unless some RUN can yield a window of >= 13 digits (the shortest card), counting
- * that windows may not use a first/last group glued to a letter (see Shape.maxCardWindowDigits).
+ * that windows may not use a first/last group glued to a letter (see DigitGroups.maxCardWindowDigits).
  */
-export const mayMatch: MayMatch = (f) => f.digits >= 13 && f.shape.maxCardWindowDigits >= 13;
+export const mayMatch: MayMatch = (f) => f.digits >= 13 && f.groups.maxCardWindowDigits >= 13;

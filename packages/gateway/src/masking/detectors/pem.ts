@@ -21,4 +21,4 @@ export function detect(text: string): Match[] {
 }
 
 /** Cannot match unless there is a run of 5 dashes and room for "-----BEGIN PRIVATE KEY-----" (27 chars). */
-export const mayMatch: MayMatch = (f) => f.hasDash && f.length >= 27 && f.shape.maxDashRun >= 5;
+export const mayMatch: MayMatch = (f) => f.hasDash && f.length >= 27 && f.marks.maxDashRun >= 5;

@@ -43,7 +43,7 @@ export function detect(text: string): Match[] {
  * Cannot match unless there are >= 7 digits (checked after matching) and one of the three
  * patterns has its anchor:
  * INTL needs "+" then 1-9; NANP ends in \d{3}[ .-]\d{4} where the 3 digits are a whole group
- * right after "(ddd)", "(ddd) " or "ddd" + [ .-] (Shape.nanpPair); TRUNK starts with a whole
+ * right after "(ddd)", "(ddd) " or "ddd" + [ .-] (DigitGroups.nanpPair); TRUNK starts with a whole
  * group 0\d{1,4} then [ -] then >= 3 digits.
  */
-export const mayMatch: MayMatch = (f) => f.digits >= 7 && (f.shape.plusDigit || f.shape.nanpPair || f.shape.trunkPair);
+export const mayMatch: MayMatch = (f) => f.digits >= 7 && (f.groups.plusDigit || f.groups.nanpPair || f.groups.trunkPair);

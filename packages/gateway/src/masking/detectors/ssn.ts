@@ -22,4 +22,4 @@ export function detect(text: string): Match[] {
 }
 
 /** Cannot match unless digit groups of exactly 3, 2 and 4 are joined by single dashes. */
-export const mayMatch: MayMatch = (f) => f.digits >= 9 && f.hasDash && f.shape.ssnShape;
+export const mayMatch: MayMatch = (f) => f.digits >= 9 && f.hasDash && f.groups.ssnShape;

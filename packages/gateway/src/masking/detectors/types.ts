@@ -10,9 +10,9 @@ export type Detect = (text: string) => Match[];
 /**
  * Cheap facts about a value, gathered by ../prefilter.ts before anything is decoded or any regex
  * runs. Every detector states, as a MayMatch over these facts, what must hold for it to report
- * anything ("cannot match unless …"). The top-level facts come from one very cheap pass; `shape`
- * needs a second, costlier pass and is computed on first access, so a MayMatch should test the
- * top-level facts first and reach for `shape` only when they leave a match possible.
+ * anything ("cannot match unless …"). The top-level facts come from one very cheap pass; `groups`,
+ * `tokens` and `marks` each need another pass and are computed on first access, so a MayMatch
+ * tests the top-level facts first and reaches for the others only when a match is still possible.
  *
  * Only ASCII characters are classified: every pattern the detectors use is ASCII (\d and \w
  * without the u flag are ASCII, the character classes are spelled out), and in UTF-8 every byte of
@@ -33,23 +33,17 @@ export interface Features {
   hasDash: boolean;
   /** An upper-case "J" (as in "eyJ"). */
   hasJ: boolean;
-  readonly shape: Readonly<Shape>;
+  readonly groups: Readonly<DigitGroups>;
+  readonly tokens: Readonly<TokenRuns>;
+  readonly marks: Readonly<Marks>;
 }
 
-/** Run and neighbourhood facts (second pass). A "group" is a maximal run of digits. */
-export interface Shape {
-  dots: number;
-  colons: number;
-  /** "::" somewhere. */
-  doubleColon: boolean;
-  /** "eyJ" somewhere. */
-  eyJ: boolean;
+/** Digit-group facts. A "group" is a maximal run of digits. */
+export interface DigitGroups {
   /** "+" directly followed by 1-9. */
   plusDigit: boolean;
   /** Two upper-case letters directly followed by two digits: [A-Z]{2}\d{2}. */
   ibanStart: boolean;
-  /** Longest run of "-". */
-  maxDashRun: number;
   /**
    * Most digits a card window can hold: over every chain of groups joined by single [ -]
    * characters, its digits minus its first group when a word character ([A-Za-z0-9_]) directly
@@ -60,12 +54,6 @@ export interface Shape {
   ssnShape: boolean;
   /** Most dots inside one maximal run of [0-9.] characters. */
   maxNumSpanDots: number;
-  /** Longest run of [A-Z0-9]. */
-  maxUpperAlnumRun: number;
-  /** Longest maximal run of [A-Za-z0-9+/=_-] (the entropy detector's token alphabet). */
-  maxTokenRun: number;
-  /** A maximal token run of >= 20 characters holding a lower-case letter, an upper-case letter and a digit. */
-  mixedToken20: boolean;
   /**
    * Groups A, B separated by one character s: |A| = 3, s in [ .-], |B| >= 4, and A starts right
    * after ")" or ") ", or right after a group of 3 and one of [ .-].
@@ -73,6 +61,28 @@ export interface Shape {
   nanpPair: boolean;
   /** Groups A, B separated by one character s: A starts with 0, |A| in 2..5, s in [ -], |B| >= 3. */
   trunkPair: boolean;
+}
+
+/** Facts about runs of token characters. */
+export interface TokenRuns {
+  /** Longest run of [A-Z0-9]. */
+  maxUpperAlnumRun: number;
+  /** Longest maximal run of [A-Za-z0-9+/=_-] (the entropy detector's token alphabet). */
+  maxTokenRun: number;
+  /** A maximal token run of >= 20 characters holding a lower-case letter, an upper-case letter and a digit. */
+  mixedToken20: boolean;
+}
+
+/** Facts about punctuation. */
+export interface Marks {
+  dots: number;
+  colons: number;
+  /** "::" somewhere. */
+  doubleColon: boolean;
+  /** "eyJ" somewhere. */
+  eyJ: boolean;
+  /** Longest run of "-". */
+  maxDashRun: number;
 }
 
 /** False only when the detector provably reports nothing for a value with these features. */

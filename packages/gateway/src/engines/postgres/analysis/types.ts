@@ -72,6 +72,8 @@ export interface StatementFacts {
   risky: RiskFlag[];
   /** This statement's own SQL, sliced from the input with stmt_location/stmt_len and trimmed. */
   text: string;
+  /** Data-modifying statements anywhere in it (CTEs, EXPLAIN ANALYZE, PREPARE bodies included), sorted. */
+  dml: Array<"insert" | "update" | "delete" | "merge">;
   /** Highest $n placeholder referenced (0 if none). Gaps count: "$3" alone gives 3. */
   parameterCount: number;
 }

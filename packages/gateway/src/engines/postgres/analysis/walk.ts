@@ -60,6 +60,7 @@ export interface Collected {
   risky: RiskFlag[];
   hasWhere: boolean | undefined;
   parameterCount: number;
+  dml: Array<"insert" | "update" | "delete" | "merge">;
 }
 
 function str(node: unknown): string | undefined {
@@ -74,6 +75,7 @@ export function collect(node: string, body: Json): Collected {
   const risky = new Set<RiskFlag>();
   let params = 0;
   let mutations = 0; // UPDATE/DELETE statements seen
+  const dml = new Set<"insert" | "update" | "delete" | "merge">();
   let unbounded = 0; // ... of which without a real WHERE
 
   const add = (into: Map<string, QualifiedName>, rv: Json): void => {
@@ -118,7 +120,10 @@ export function collect(node: string, body: Json): Collected {
     if (type === "ParamRef" && typeof b.number === "number") params = Math.max(params, b.number);
     if (type === "FuncCall") noteFunction(b.funcname);
     if (type === "CallStmt") noteFunction((b.funccall as Json | undefined)?.funcname);
+    if (type === "InsertStmt") dml.add("insert");
+    if (type === "MergeStmt") dml.add("merge");
     if (type === "UpdateStmt" || type === "DeleteStmt") {
+      dml.add(type === "UpdateStmt" ? "update" : "delete");
       mutations++;
       if (b.whereClause === undefined || isConstantTrue(b.whereClause)) unbounded++;
     }
@@ -190,5 +195,6 @@ export function collect(node: string, body: Json): Collected {
     risky: [...risky].sort(),
     hasWhere: mutations === 0 ? undefined : unbounded === 0,
     parameterCount: params,
+    dml: [...dml].sort(),
   };
 }

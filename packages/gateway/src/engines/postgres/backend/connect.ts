@@ -33,7 +33,11 @@ export interface TargetLogin {
 }
 
 export interface TargetConnection {
-  /** The stream to keep talking on: the TLS socket, or the original duplex. Paused, no listeners of ours left attached. */
+  /**
+   * The stream to keep talking on: the TLS socket, or the original duplex. Paused, no listeners of
+   * ours left attached: attach an 'error' listener at once, and call resume() after adding a 'data'
+   * listener (a paused stream stays paused).
+   */
   socket: Duplex;
   /**
    * The reader used during startup: it may already hold bytes that arrived after ReadyForQuery;

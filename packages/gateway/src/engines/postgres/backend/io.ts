@@ -61,6 +61,8 @@ export function readUntil(
     stream.on("close", onEnd);
     // Messages left in the reader by the previous phase come first.
     onData(EMPTY);
+    // A 'data' listener does not restart a stream that was explicitly paused (the previous phase did).
+    if (!settled) stream.resume();
   });
 }
 

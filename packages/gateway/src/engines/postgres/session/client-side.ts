@@ -35,6 +35,14 @@ export function handleClient(s: SessionState, m: FrontendMessage, raw: Buffer, i
         });
       }
       s.statements.set(m.name, { verdict: verdicts[0] ?? null, text: m.query, fields: null });
+      const lookup = s.prepareColumns(verdicts);
+      if (lookup) {
+        io.flush();
+        return lookup.then(() => {
+          io.toServer(raw);
+          s.pending.push({ t: "parse", denial: null });
+        });
+      }
       io.toServer(raw);
       s.pending.push({ t: "parse", denial: null });
       return;
@@ -102,6 +110,7 @@ async function simpleQuery(s: SessionState, sql: string, raw: Buffer, io: Client
   }
   io.flush();
   const ids = starts.length ? await s.sink.record(starts) : [];
+  await s.prepareColumns(forwarded);
   const runs: Run[] = forwarded.map((_, i) => runOf(ids[i]!));
   if (k < 0) {
     io.toServer(raw);
@@ -140,7 +149,7 @@ async function functionCall(s: SessionState, oid: number, raw: Buffer, io: Clien
   // Fast-path calls name a function by OID only: checked as a risky "call".
   const facts = {
     kind: "call" as const, command: "FUNCTION CALL", reads: [], writes: [], functions: [`oid:${oid}`],
-    hasWhere: undefined, risky: ["fastpath_call"] as never[], text: `-- fast-path function call, oid ${oid}`, parameterCount: 0,
+    hasWhere: undefined, risky: ["fastpath_call"] as never[], text: `-- fast-path function call, oid ${oid}`, parameterCount: 0, dml: [],
   };
   const v = checkFacts(s.policy.current().engine, s.scope, facts);
   io.flush();

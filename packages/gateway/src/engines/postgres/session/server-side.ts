@@ -33,7 +33,7 @@ function maskFields<T extends ErrorResponse | NoticeResponse>(s: SessionState, m
 }
 
 function planFor(s: SessionState, head: Expect & { plan: ColumnPlan | null }, fields: Parameters<typeof planColumns>[0]): ColumnPlan {
-  head.plan = planColumns(fields, s.policy.current().masker, s.groups);
+  head.plan = planColumns(fields, s.policy.current().masker, s.groups, s.columnName);
   return head.plan;
 }
 

@@ -7,6 +7,7 @@ import type { StatementEnd, StatementStart } from "../../../sessions/statements.
 import type { Verdict, GuardScope } from "../guard.js";
 import { buildErrorResponse, writeBackend, type FieldDescription, type TransactionStatus } from "../protocol/index.js";
 import type { Expect, Run } from "./pending.js";
+import type { CatalogCache } from "../catalog.js";
 
 export interface StatementSink {
   record(rows: StatementStart[]): Promise<string[]>;
@@ -14,7 +15,7 @@ export interface StatementSink {
 }
 
 export interface PolicySource {
-  current(): { engine: PolicyEngine; masker: Masker };
+  current(): { engine: PolicyEngine; masker: Masker; masking?: { columns?: Array<{ match: string }> } };
 }
 
 export interface PreparedInfo {
@@ -41,6 +42,8 @@ export class SessionState {
   readonly portals = new Map<string, PortalInfo>();
   status: TransactionStatus;
   seq = 0;
+  /** Resolves "schema.table.column" names when masking rules need them (null: not available). */
+  catalog: CatalogCache | null = null;
   /** While set, server output is dropped until ReadyForQuery (a refused result is in progress). */
   refusing = false;
   /** Messages per type the gateway injected or rewrote, for logs and tests. */
@@ -66,6 +69,21 @@ export class SessionState {
     if (this.contentCache?.masker !== masker) this.contentCache = { masker, content: masker.forColumn("", this.groups) };
     return this.contentCache.content;
   }
+
+  /**
+   * Before a statement is forwarded: look up the tables it reads if a dotted column rule
+   * ("schema.table.column") is active, so result columns can be named. null = nothing to wait for.
+   */
+  prepareColumns(verdicts: readonly Verdict[]): Promise<void> | null {
+    if (!this.catalog) return null;
+    const rules = this.policy.current().masking?.columns ?? [];
+    if (!rules.some((r) => r.match.includes("."))) return null;
+    const tables = verdicts.flatMap((v) => v.facts?.reads ?? []);
+    return tables.length ? this.catalog.prepare(tables) : null;
+  }
+
+  /** How result columns are named for column rules. */
+  readonly columnName = (f: FieldDescription): string => (this.catalog ? this.catalog.name(f) : f.name);
 
   get groups(): readonly string[] {
     return this.scope.principal.groups;
