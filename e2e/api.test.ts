@@ -131,9 +131,16 @@ describe("request validation → 400 problem JSON with code INVALID_ARGUMENT", (
     expect(p.detail).toMatch(/type/);
   });
 
-  it("type postgres (known, not supported yet) says so and names what is", async () => {
-    const p = expectProblem(await api("POST", "/api/v1/connections", conn({ type: "postgres" })), 400, "INVALID_ARGUMENT");
-    expect(p.detail).toBe("type postgres is not supported yet; supported: tcp");
+  it("type mysql (known, not supported yet) says so and names what is", async () => {
+    const p = expectProblem(await api("POST", "/api/v1/connections", conn({ type: "mysql" })), 400, "INVALID_ARGUMENT");
+    expect(p.detail).toBe("type mysql is not supported yet; supported: tcp, postgres");
+  });
+
+  it("a postgres connection needs the target user and rejects unknown secrets", async () => {
+    const a = expectProblem(await api("POST", "/api/v1/connections", conn({ type: "postgres" })), 400, "INVALID_ARGUMENT");
+    expect(a.detail).toMatch(/needs the target user: --secret username=USER/);
+    const b = expectProblem(await api("POST", "/api/v1/connections", conn({ type: "postgres", secrets: { username: "u", pasword: "typo" } })), 400, "INVALID_ARGUMENT");
+    expect(b.detail).toBe("unknown postgres secret(s): pasword; expected username, password");
   });
 
   it("agent and agentGroup both set", async () => {

@@ -181,9 +181,9 @@ describe("connections", () => {
     const r = await cli(["connections", "create", "nope", "--target", "127.0.0.1:5432", "--agent", "no-such-agent"]);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe("airlock: no agent no-such-agent (NOT_FOUND)");
-    const t = await cli(["connections", "create", "nope", "--target", "127.0.0.1:5432", "--agent", "edge-1", "--type", "postgres"]);
+    const t = await cli(["connections", "create", "nope", "--target", "127.0.0.1:5432", "--agent", "edge-1", "--type", "mysql"]);
     expect(t.code).toBe(1);
-    expect(t.stderr).toMatch(/type postgres is not supported yet.*\(INVALID_ARGUMENT\)/);
+    expect(t.stderr).toMatch(/type mysql is not supported yet.*\(INVALID_ARGUMENT\)/);
   });
 });
 

@@ -160,7 +160,7 @@ async function startPgGateway(db: string): Promise<Proc & { dataDir: string; api
   const dataDir = await tempDir("airlock-gw-race-");
   const apiPort = await freePort();
   const agentPort = await freePort();
-  const p = startCli(["gateway", "--data-dir", dataDir], { ...pgEnv(db), AIRLOCK_API_LISTEN: `127.0.0.1:${apiPort}`, AIRLOCK_AGENT_LISTEN: `127.0.0.1:${agentPort}` });
+  const p = startCli(["gateway", "--data-dir", dataDir], { ...pgEnv(db), AIRLOCK_API_LISTEN: `127.0.0.1:${apiPort}`, AIRLOCK_AGENT_LISTEN: `127.0.0.1:${agentPort}`, AIRLOCK_POSTGRES_LISTEN: "127.0.0.1:0" });
   return Object.assign(p, { dataDir, apiUrl: `http://127.0.0.1:${apiPort}` });
 }
 

@@ -171,16 +171,18 @@ export async function startGatewayAt(opts: { dataDir: string; apiPort: number; a
   const p = startCli(["gateway", "--data-dir", opts.dataDir], {
     AIRLOCK_API_LISTEN: `127.0.0.1:${opts.apiPort}`,
     AIRLOCK_AGENT_LISTEN: `127.0.0.1:${opts.agentPort}`,
+    AIRLOCK_POSTGRES_LISTEN: "127.0.0.1:0",
     ...opts.env,
   });
-  await p.waitFor(/gateway ready/, 60_000);
+  const ready = await p.waitFor(/.*gateway ready.*/, 60_000);
+  const pgPort = Number(/"postgres":(\d+)/.exec(ready)?.[1] ?? 0) || null;
   const apiUrl = `http://127.0.0.1:${opts.apiPort}`;
   const adminToken = (await readFile(join(opts.dataDir, "admin-token"), "utf8")).trim();
   const api = async <T>(method: string, path: string, body?: unknown, token = adminToken) => {
     const r = await http<T>(apiUrl, method, path, token, body);
     return { status: r.status, body: r.body };
   };
-  return Object.assign(p, { apiUrl, agentAddress: `127.0.0.1:${opts.agentPort}`, adminToken, dataDir: opts.dataDir, caFile: join(opts.dataDir, "tls", "ca.pem"), api });
+  return Object.assign(p, { apiUrl, pgPort, agentAddress: `127.0.0.1:${opts.agentPort}`, adminToken, dataDir: opts.dataDir, caFile: join(opts.dataDir, "tls", "ca.pem"), api });
 }
 
 /** A REST call that also returns the content type (problem JSON checks). token undefined → no Authorization header. */

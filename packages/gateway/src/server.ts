@@ -72,7 +72,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const connections = new ConnectionService(store, keyring);
     const tokens = new AccessTokenService(store, config.tokens);
     const sessions = new SessionRecorder(store, logger.child({ component: "sessions" }));
-    const statements = new StatementLog(store, logger.child({ component: "statements" }));
+    const statements = new StatementLog(store, logger.child({ component: "statements" }), { sql: store.sql });
     cleanup.unshift(() => statements.close());
     const [policies] = await Promise.all([
       PolicyService.start({ store, dir: config.policy.dir, pollMs: config.policy.pollMs, log: logger.child({ component: "policy" }) }),

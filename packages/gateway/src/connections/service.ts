@@ -115,7 +115,10 @@ export class ConnectionService {
 
   async update(nameOrId: string, input: Partial<ConnectionInput>): Promise<ConnectionView> {
     const cur = await this.row(nameOrId);
-    const agentId = await this.validate(input, false);
+    if (input.type !== undefined && input.type !== cur.type) {
+      throw new AirlockError("INVALID_ARGUMENT", `the type of connection ${cur.name} is ${cur.type} and cannot be changed; delete and create it again`);
+    }
+    const agentId = await this.validate({ ...input, type: input.type ?? (cur.type as ConnectionType) }, false);
     if (input.name !== undefined && input.name !== cur.name && (await this.store.prisma.connection.findUnique({ where: { name: input.name } }))) {
       throw new AirlockError("ALREADY_EXISTS", `connection ${input.name} already exists`);
     }

@@ -5,7 +5,7 @@
 //      classes occur. Names, words, booleans and small numbers are settled here.
 //   2. on demand, each at most once per value: digit groups (values with enough digits: dates,
 //      timestamps, ids, UUIDs), token runs (long values) and punctuation marks (colons, dashes).
-// README.md derives each detector's requirements.
+// Design notes: docs/postgres.md, "Masking" / "Cost"; each requirement is derived beside its detector.
 import { MIN_LENGTH as ENTROPY_MIN_LENGTH } from "./detectors/entropy.js";
 import type { DigitGroups, Features, Marks, TokenRuns } from "./detectors/types.js";
 

@@ -80,7 +80,7 @@ describe("migrations", () => {
 
     const dumpA = await withClient(a.url, (c) => catalogDump(pgQuery(c)));
     const dumpB = await withClient(b.url, (c) => catalogDump(pgQuery(c)));
-    expect(dumpA.tables.map((t) => t.table_name)).toEqual(["access_tokens", "agents", "connections", "sessions"]);
+    expect(dumpA.tables.map((t) => t.table_name)).toEqual(["access_tokens", "agents", "connections", "policy_versions", "sessions", "statements"]);
     expect(dumpA.columns.length).toBeGreaterThan(40);
     expect(dumpA).toEqual(dumpB);
 

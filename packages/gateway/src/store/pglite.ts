@@ -77,7 +77,7 @@ function migrationConnection(db: PGlite): MigrationConnection {
   };
 }
 
-export async function openPglite(opts: PgliteOptions): Promise<{ prisma: PrismaClient; close(): Promise<void> }> {
+export async function openPglite(opts: PgliteOptions): Promise<{ prisma: PrismaClient; sql(text: string, params: unknown[]): Promise<unknown>; close(): Promise<void> }> {
   const dataDir = resolve(opts.dataDir);
   const dir = join(dataDir, "store");
   await mkdir(dir, { recursive: true });
@@ -101,6 +101,7 @@ export async function openPglite(opts: PgliteOptions): Promise<{ prisma: PrismaC
   let closing: Promise<void> | undefined;
   return {
     prisma,
+    sql: async (text, params) => (await pglite.query(text, params)).rows,
     close() {
       closing ??= (async () => {
         try {

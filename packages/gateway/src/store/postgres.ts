@@ -69,7 +69,7 @@ async function migrate(opts: PostgresOptions): Promise<void> {
   }
 }
 
-export async function openPostgres(opts: PostgresOptions): Promise<{ prisma: PrismaClient; close(): Promise<void> }> {
+export async function openPostgres(opts: PostgresOptions): Promise<{ prisma: PrismaClient; sql(text: string, params: unknown[]): Promise<unknown>; close(): Promise<void> }> {
   checkUrl(opts.databaseUrl);
   await migrate(opts);
 
@@ -82,6 +82,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<{ prisma: Pri
   let closing: Promise<void> | undefined;
   return {
     prisma,
+    sql: async (text, params) => (await pool.query(text, params)).rows,
     close() {
       closing ??= (async () => {
         await prisma.$disconnect();

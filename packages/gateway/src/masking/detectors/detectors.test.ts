@@ -80,6 +80,7 @@ describe("phone", () => {
     ["E.164 too long", "+1234567890123456"],
     ["digits continuing a digit group", "12 415-555-2671"],
     ["date", "2024-01-15"],
+    ["UUID segments", "7c201c1d-0921-4950-bc78-fde6246049bb"],
   ])("rejects %s", (_why, t) => expect(found(phone.detect, t)).toEqual([]));
 });
 

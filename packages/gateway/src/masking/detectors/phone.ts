@@ -10,8 +10,10 @@ const INTL = /(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){1,
 // North American: (415) 555-2671, 415-555-2671, 415.555.2671. A separator is required
 // so that bare 10-digit ids are not taken for phone numbers.
 const NANP = /(?:(?<![\w+(])\(\d{3}\) ?|(?<![\w+]|\d[ .-])\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]\d)/g;
-// Trunk-prefix national formats (UK/EU style): 020 7946 0958, 030-123 456 78.
-const TRUNK = /(?<![\w+]|\d[ .-])0\d{1,4}[ -]\d{3,4}(?:[ -]\d{2,4}){0,2}(?![\w]|[.-]\d)/g;
+// Trunk-prefix national formats (UK/EU style): 020 7946 0958, 030-123 456 78. Not inside a
+// hyphenated token: UUIDs such as 7c201c1d-0921-4950-bc78-… hold this shape (about 3 in 10,000),
+// and masking part of a UUID breaks clients that parse it.
+const TRUNK = /(?<![\w+]|\d[ .-]|[A-Za-z_]-)0\d{1,4}[ -]\d{3,4}(?:[ -]\d{2,4}){0,2}(?![\w]|[.-]\d|-[A-Za-z_])/g;
 
 function digitsOf(s: string): string {
   return s.replace(/\D/g, "");

@@ -3,7 +3,7 @@
 // initdb refuses to run as root, so as root the server runs as the `postgres` system user.
 // Start once per test file (beforeAll): about 1 s (initdb -N, fsync off).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { chmod, chown, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -126,7 +126,11 @@ export async function startTestPostgres(opts: { ssl?: boolean } = {}): Promise<T
     }
   }
   const server = child;
-  const killOnExit = (): void => void server.kill("SIGKILL");
+  // A test run that ends without stop() (crash, bail) must not leave a server and its files behind.
+  const killOnExit = (): void => {
+    server.kill("SIGKILL");
+    rmSync(base, { recursive: true, force: true });
+  };
   process.once("exit", killOnExit);
 
   const host = "127.0.0.1";

@@ -118,7 +118,8 @@ async function simpleQuery(s: SessionState, sql: string, raw: Buffer, io: Client
     return;
   }
   // Re-send only the analysed texts: the prefix exactly as checked, then the substitute.
-  const text = [...forwarded.map((v) => v.text), DENIED_SUBSTITUTE].join(";\n");
+  // "\n;" so a trailing line comment in a statement cannot swallow the separator.
+  const text = [...forwarded.map((v) => v.text), DENIED_SUBSTITUTE].join("\n;\n");
   io.toServer(writeFrontend({ type: "Query", query: text }));
   s.pending.push({ t: "query", runs, i: 0, denial: denialOf(verdicts[k]!), plan: null, copyOut: null });
 }
