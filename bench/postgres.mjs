@@ -1,6 +1,6 @@
 // bench: Postgres front door: pgbench TPS/p50/p99 and a 1M-row masked result — direct vs pgbouncer vs airlock
 //
-// `pnpm bench postgres [--quick] [--keep] [--seconds N] [--clients 1,8,32] [--systems direct,pgbouncer,airlock]`
+// `pnpm bench postgres [--quick] [--keep] [--profile] [--seconds N] [--clients 1,8,32] [--rows N] [--systems direct,pgbouncer,airlock]`
 // prints, side by side in one run against the machine's PostgreSQL
 // (127.0.0.1:5432, trust) on a fresh pgbench database (created and dropped):
 //   (a) pgbench -S (select only) and -N (simple update) × -M simple/extended ×
@@ -17,7 +17,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cliBuilt, startAirlockPostgres } from "./lib/airlock.mjs";
-import { createPgbenchDb, directConn, dropDb, PG, pgbenchVersion, psql, resetPgbenchTables, runPgbench } from "./lib/pgbench.mjs";
+import { createPgbenchDb, directConn, dropDb, PG, pgbenchVersion, psql, resetPgbenchTables, runPgbench, waitForConnectionSlots } from "./lib/pgbench.mjs";
 import { pgbouncerConn, pgbouncerUnavailable, pgbouncerVersion, startPgbouncer } from "./lib/pgbouncer.mjs";
 import { printReport } from "./lib/postgres-report.mjs";
 import { childDied, cpuSeconds, isStopping, rssBytes, stopAll } from "./lib/procs.mjs";
@@ -36,6 +36,7 @@ const USAGE = `Usage: pnpm bench postgres [--quick] [--keep] [--seconds N] [--cl
   --clients   client counts (default ${FULL.clients.join(",")}); pgbench -j is min(clients, 2)
   --rows      size of the large masked result (default ${FULL.rows.toLocaleString("en")})
   --systems   which paths to measure (default all)
+  --profile   write a V8 CPU profile of the gateway to <temp dir>/profile (implies --keep; open it in Chrome DevTools)
   --keep      keep the temp directory (logs, gateway data) after the run
 `;
 
@@ -52,6 +53,7 @@ export async function run(argv) {
       clients: { type: "string" },
       rows: { type: "string" },
       systems: { type: "string" },
+      profile: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -64,6 +66,7 @@ export async function run(argv) {
     clients: v.clients ? v.clients.split(",").map(Number) : base.clients,
     rows: v.rows ? Number(v.rows) : base.rows,
     systems: v.systems ? v.systems.split(",") : SYSTEMS,
+    profile: Boolean(v.profile),
   };
   if (!(cfg.seconds > 0) || !cfg.clients.every((c) => Number.isInteger(c) && c > 0) || !(cfg.rows > 0)) throw new Error(`bad arguments\n${USAGE}`);
   if (cfg.systems.some((s) => !SYSTEMS.includes(s))) throw new Error(`--systems takes ${SYSTEMS.join(",")}\n${USAGE}`);
@@ -87,7 +90,7 @@ export async function run(argv) {
     await stopAll();
     dropDb(db);
     dropStores();
-    if (ok && !v.keep) fs.rmSync(dir, { recursive: true, force: true });
+    if (ok && !v.keep && !cfg.profile) fs.rmSync(dir, { recursive: true, force: true });
     else log(`logs and data kept in ${dir}`);
   }
 }
@@ -132,6 +135,8 @@ async function measure(dir, db, cfg) {
       databaseUrl: store,
       policyDir: POLICY_DIR,
       target: { ...PG, database: db, password: "unused-trust-auth" },
+      // Node writes the profile when the gateway exits (stopAll's SIGTERM); the run's timings include the profiler's cost.
+      gatewayNodeArgs: cfg.profile ? ["--cpu-prof", `--cpu-prof-dir=${join(dir, "profile")}`] : [],
     });
     // PGPASSWORD carries the token to pgbench/libpq: never in argv, never printed.
     conns.airlock = { PGHOST: "127.0.0.1", PGPORT: String(al.port), PGUSER: "bench", PGDATABASE: al.connection, PGSSLMODE: "require", PGPASSWORD: al.token };
@@ -155,6 +160,8 @@ async function measure(dir, db, cfg) {
       for (const clients of cfg.clients) {
         const cell = { workload, mode, clients, results: {} };
         for (const s of systems) {
+          const free = await waitForConnectionSlots(clients + 2);
+          if (free < clients + 2) log(`    only ${free} free connection slots on PostgreSQL (need ${clients + 2}); running anyway`);
           resetPgbenchTables(db);
           const cpu0 = al && s === "airlock" ? cpuOf(al) : null;
           const r = await runPgbench({ conn: conns[s], workload, mode, clients, seconds: cfg.seconds, logDir: join(dir, "pgbench"), label: `${s}-${workload}-${mode}-${clients}` });

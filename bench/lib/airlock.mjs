@@ -25,11 +25,12 @@ async function api(base, token, method, path, body) {
 }
 
 /**
- * Starts gateway and agent (enrolled, online). `env` adds gateway settings;
+ * Starts gateway and agent (enrolled, online). `env` adds gateway settings,
+ * `nodeArgs` flags for the gateway's node (e.g. --cpu-prof);
  * the Postgres front door is off unless `env` turns it on, so gateways started
  * for other measurements never compete for its default port (15432).
  */
-export async function startGatewayAndAgent(dir, databaseUrl, env = {}) {
+export async function startGatewayAndAgent(dir, databaseUrl, env = {}, { nodeArgs = [] } = {}) {
   const gwDir = join(dir, "gateway");
   const agDir = join(dir, "agent");
   fs.mkdirSync(gwDir, { recursive: true });
@@ -37,7 +38,7 @@ export async function startGatewayAndAgent(dir, databaseUrl, env = {}) {
   const [apiPort, agentPort] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${apiPort}`;
 
-  const gateway = start("gateway", process.execPath, [CLI, "gateway", "--data-dir", gwDir], {
+  const gateway = start("gateway", process.execPath, [...nodeArgs, CLI, "gateway", "--data-dir", gwDir], {
     log: join(dir, "gateway.log"),
     env: {
       AIRLOCK_API_LISTEN: `127.0.0.1:${apiPort}`,
@@ -92,11 +93,12 @@ export async function startAirlock(dir, targetPort, databaseUrl) {
  * `policyDir`) and agent, registers `target` ({host, port, database, user,
  * password}) as postgres connection `name`, and mints an access token for
  * user "bench" in `groups`. Clients then connect to 127.0.0.1:`port`, database
- * `name`, any user name, the token as password, TLS required.
+ * `name`, any user name, the token as password, TLS required. `gatewayNodeArgs`
+ * are flags for the gateway's node (e.g. --cpu-prof).
  */
-export async function startAirlockPostgres(dir, { databaseUrl, policyDir, target, name = "bench", groups = ["developers"], labels = { env: "bench" } }) {
+export async function startAirlockPostgres(dir, { databaseUrl, policyDir, target, name = "bench", groups = ["developers"], labels = { env: "bench" }, gatewayNodeArgs = [] }) {
   const port = await freePort();
-  const inst = await startGatewayAndAgent(dir, databaseUrl, { AIRLOCK_POSTGRES_LISTEN: `127.0.0.1:${port}`, AIRLOCK_POLICY_DIR: policyDir });
+  const inst = await startGatewayAndAgent(dir, databaseUrl, { AIRLOCK_POSTGRES_LISTEN: `127.0.0.1:${port}`, AIRLOCK_POLICY_DIR: policyDir }, { nodeArgs: gatewayNodeArgs });
   await waitFor("postgres front door accepting connections", () => canConnect(port), { rec: inst.gateway, timeoutMs: 15_000 }).catch((err) => {
     throw new Error(`${err.message}: is the Postgres front door wired into this gateway build (AIRLOCK_POSTGRES_LISTEN)? (--systems direct,pgbouncer measures without it) log ${inst.gateway.log}`);
   });

@@ -59,6 +59,29 @@ export function resetPgbenchTables(db) {
   psql(db, null, { input: "VACUUM pgbench_branches;\nVACUUM pgbench_tellers;\nTRUNCATE pgbench_history;\n" }); // -c would wrap them in one transaction
 }
 
+/**
+ * Waits (up to `timeoutMs`) until the server has `n` free connection slots.
+ * The machine's PostgreSQL is shared (max_connections 100 here): a proxy
+ * closes its server connections a moment after its clients leave, and other
+ * work on the box holds some too, so a 32-client run can otherwise hit
+ * "too many clients" through no fault of the path being measured. Returns the
+ * free slots seen last.
+ */
+export async function waitForConnectionSlots(n, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let free = 0;
+    try {
+      // superuser_reserved_connections are kept for superusers like us, but not counted as ours to take.
+      free = Number(psql("postgres", "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int - count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'").trim());
+    } catch {
+      // no slot even for this query: wait like any other shortage
+    }
+    if (free >= n || Date.now() > deadline) return free;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 export function pgbenchVersion() {
   return execFileSync("pgbench", ["--version"], { encoding: "utf8" }).trim();
 }

@@ -61,6 +61,8 @@ export async function startPgbouncer(dir, target, { poolSize }) {
       `auth_file = ${join(dir, "userlist.txt")}`, // trust still wants the user listed
       `default_pool_size = ${poolSize}`,
       `max_client_conn = ${poolSize + 20}`,
+      // Close idle server connections soon (default 10 min): the other paths need those slots of the shared server.
+      "server_idle_timeout = 3",
       "client_tls_sslmode = require",
       `client_tls_key_file = ${key}`,
       `client_tls_cert_file = ${cert}`,

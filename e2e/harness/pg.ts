@@ -93,7 +93,7 @@ export async function startPgEnv(opts: { name: string; policy: PolicyBundle; set
   for (const [file, text] of Object.entries(opts.policy)) await writeFile(join(policyDir, file), text);
   await adminQuery("postgres", `CREATE DATABASE ${database}`);
   await adminQuery("postgres", `CREATE DATABASE ${storeDb}`);
-  const direct = new pg.Pool({ connectionString: adminUrl(database), max: 4 });
+  const direct = new pg.Pool({ connectionString: adminUrl(database), max: 2 });
   if (opts.setupSql) await direct.query(opts.setupSql);
 
   const gw = await startGateway({

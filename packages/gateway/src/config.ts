@@ -53,6 +53,8 @@ export const GatewayConfigSchema = Type.Object({
     /** Accept clients without TLS (the token is then sent in clear). Off unless set. */
     allowPlaintext: Type.Boolean(),
   }),
+  /** Statement records: wait for the store's WAL flush before forwarding (PostgreSQL store). */
+  recordSyncCommit: Type.Boolean(),
   policy: Type.Object({
     /** Policies are read from here (and hot-reloaded) instead of the store's applied versions. */
     dir: Type.Optional(Type.String({ minLength: 1 })),
@@ -96,6 +98,7 @@ function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
       allowPlaintext: env.AIRLOCK_POSTGRES_ALLOW_PLAINTEXT === undefined ? undefined : env.AIRLOCK_POSTGRES_ALLOW_PLAINTEXT === "true",
     },
     policy: { dir: env.AIRLOCK_POLICY_DIR || undefined, pollMs: int(env.AIRLOCK_POLICY_POLL_MS) },
+    recordSyncCommit: env.AIRLOCK_RECORD_SYNC_COMMIT === undefined ? undefined : env.AIRLOCK_RECORD_SYNC_COMMIT === "true",
   };
 }
 
@@ -108,6 +111,7 @@ const DEFAULTS: GatewayConfig = {
   connect: { clientStallTimeoutMs: 30_000 },
   postgres: { enabled: true, host: "0.0.0.0", port: 15432, allowPlaintext: false },
   policy: { pollMs: 2_000 },
+  recordSyncCommit: false,
 };
 
 function merge<T>(base: T, ...layers: unknown[]): T {

@@ -60,7 +60,7 @@ const reachable = (h: string) => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<Gateway> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const keyring = await loadOrCreateKeyring({ dataDir: config.dataDir, masterKey: config.masterKey });
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, recordSyncCommit: config.recordSyncCommit });
   const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
   try {
     // The same certificate serves the agent port and the Postgres front door's SSLRequest.

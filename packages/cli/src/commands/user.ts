@@ -107,8 +107,8 @@ export function registerUser(program: Command): void {
   program
     .command("whoami")
     .action(async (_o, cmd: Command) => {
-      const who = await (await apiFor(cmd)).get<{ subject: string; kind: string; roles: string[]; expiresAt: string }>("/api/v1/whoami");
-      print(cmd, who, () => `subject:  ${who.subject}\nkind:     ${who.kind}\nroles:    ${who.roles.join(", ")}\nexpires:  ${who.expiresAt}\n`);
+      const who = await (await apiFor(cmd)).get<{ subject: string; kind: string; roles: string[]; groups: string[]; expiresAt: string }>("/api/v1/whoami");
+      print(cmd, who, () => `subject:  ${who.subject}\nkind:     ${who.kind}\nroles:    ${who.roles.join(", ")}\ngroups:   ${who.groups.join(", ") || "(none)"}\nexpires:  ${who.expiresAt}\n`);
     });
 
   program

@@ -19,6 +19,7 @@ export interface ColumnMasker {
 
 /** Keep the longest match at every position; ties go to the earlier start, then detector order. */
 export function resolveOverlaps(matches: Match[]): Match[] {
+  if (matches.length === 1 && (matches[0] as Match).end > (matches[0] as Match).start) return matches; // the common case
   const ranked = matches
     .map((m, i) => ({ m, i }))
     .sort((a, b) => b.m.end - b.m.start - (a.m.end - a.m.start) || a.m.start - b.m.start || a.i - b.i);
@@ -78,7 +79,7 @@ export class ContentMasker implements ColumnMasker {
     const bits = this.candidates;
     const all: Match[] = [];
     for (let i = 0; i < this.detects.length; i++) {
-      if (bits & (1 << i)) all.push(...(this.detects[i] as Detect)(text));
+      if (bits & (1 << i)) for (const m of (this.detects[i] as Detect)(text)) all.push(m);
     }
     return all.length === 0 ? all : resolveOverlaps(all);
   }

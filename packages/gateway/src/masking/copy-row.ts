@@ -62,7 +62,8 @@ function compile(o: CopyFormatOptions): CompiledCopyFormat {
 
 const TEXT_DEFAULT = compile({ format: "text" });
 const CSV_DEFAULT = compile({ format: "csv" });
-// Per options object, so a caller that keeps one object for the whole COPY compiles once.
+// Per options object, so a caller that keeps one object for the whole COPY compiles once (do not
+// mutate it afterwards).
 const compiled = new WeakMap<CopyFormatOptions, CompiledCopyFormat>();
 
 export function compileCopyFormat(o: CopyFormatOptions): CompiledCopyFormat {

@@ -25,6 +25,8 @@ export interface OpenStoreOptions {
   migrationsDir?: string;
   /** How long to wait for another gateway migrating the same PostgreSQL database. Default 60 s. */
   lockTimeoutMs?: number;
+  /** PostgreSQL: statement records wait for the WAL flush (default: they do not; see postgres.ts). */
+  recordSyncCommit?: boolean;
 }
 
 /**
@@ -45,6 +47,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     const pg = await openPostgres({
       ...common,
       databaseUrl: opts.databaseUrl,
+      recordSyncCommit: opts.recordSyncCommit ?? false,
       ...(opts.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: opts.lockTimeoutMs }),
     });
     logger.info({ kind: "postgres" }, "store opened");

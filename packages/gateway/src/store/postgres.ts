@@ -13,6 +13,8 @@ export interface PostgresOptions {
   logger: Logger;
   migrationsDir?: string;
   lockTimeoutMs?: number;
+  /** Wait for the WAL flush on every record write (see store/index.ts `sql`). */
+  recordSyncCommit?: boolean;
 }
 
 // Fail fast on a dead server instead of pg's default of waiting forever.
@@ -78,15 +80,28 @@ export async function openPostgres(opts: PostgresOptions): Promise<{ prisma: Pri
   // the gateway. The pool drops the broken client and opens a new one later.
   pool.on("error", (err) => opts.logger.warn({ err }, "idle PostgreSQL connection failed"));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  // Statement records get their own small pool. By default its commits do not wait for the
+  // WAL flush (synchronous_commit=off): a record is written and visible to every gateway before
+  // its statement is forwarded, and survives a gateway crash; only a crash of the store's own
+  // server can lose the last few hundred milliseconds. Waiting for the flush costs one fsync per
+  // statement (~1-2 ms here); AIRLOCK_RECORD_SYNC_COMMIT=true buys that guarantee.
+  const recordPool = new pg.Pool({
+    connectionString: opts.databaseUrl,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    max: 4,
+    ...(opts.recordSyncCommit ? {} : { options: "-c synchronous_commit=off" }),
+  });
+  recordPool.on("error", (err) => opts.logger.warn({ err }, "idle PostgreSQL connection failed"));
 
   let closing: Promise<void> | undefined;
   return {
     prisma,
-    sql: async (text, params) => (await pool.query(text, params)).rows,
+    sql: async (text, params) => (await recordPool.query(text, params)).rows,
     close() {
       closing ??= (async () => {
         await prisma.$disconnect();
         await pool.end(); // we passed the pool in, so the adapter leaves it to us
+        await recordPool.end();
       })();
       return closing;
     },

@@ -16,6 +16,8 @@ export interface ClientStartupOptions {
   /** Answer SSLRequest with 'S' and this context; null answers 'N'. */
   tls: tls.SecureContext | null;
   timeoutMs?: number;
+  /** Called with the TLS socket once the upgrade starts: from then on, errors must be written there. */
+  onTls?: (secure: Duplex) => void;
 }
 
 /** Reads messages from a stream through one reader, across a TLS upgrade. */
@@ -56,6 +58,11 @@ class Feed {
     s.off("error", this.onError);
     if (pause) s.pause();
     this.stream = null;
+  }
+
+  /** Messages read but not taken. After a message the client must wait on, any is a violation. */
+  get queued(): number {
+    return this.queue.length;
   }
 
   next(): Promise<FrontendMessage> {
@@ -105,6 +112,7 @@ export async function readClientStartup(stream: Duplex, opts: ClientStartupOptio
           const secure = new tls.TLSSocket(current as never, { isServer: true, secureContext: opts.tls });
           current = secure;
           encrypted = true;
+          opts.onTls?.(secure);
           feed.attach(secure);
           continue;
         }
@@ -116,6 +124,7 @@ export async function readClientStartup(stream: Duplex, opts: ClientStartupOptio
           return { kind: "cancel", request: m };
         case "StartupMessage":
           feed.detach();
+          if (feed.queued) throw pipelinedEarly("the startup message");
           return { kind: "startup", stream: current, reader: feed.reader, startup: m, tls: encrypted };
         default:
           throw new PgFatal("08P01", `unexpected ${m.type} during startup`);
@@ -132,9 +141,16 @@ export async function readNext(stream: Duplex, reader: FrontendReader, timeoutMs
   feed.attach(stream);
   const timer = setTimeout(() => stream.destroy(new PgFatal("08P01", "authentication timed out")), timeoutMs);
   try {
-    return await feed.next();
+    const m = await feed.next();
+    if (feed.queued) throw pipelinedEarly(`the ${m.type}`);
+    return m;
   } finally {
     clearTimeout(timer);
     feed.detach();
   }
+}
+
+/** The client sent more before our answer; those messages would otherwise be dropped unseen. */
+function pipelinedEarly(what: string): PgFatal {
+  return new PgFatal("08P01", `client sent messages after ${what} without waiting for the server's answer`);
 }

@@ -2,7 +2,7 @@
 // SQLSTATE the client's driver understands, prefixed "airlock:" so a user sees
 // where it came from. Codes: https://www.postgresql.org/docs/current/errcodes-appendix.html
 import { AirlockError, type ErrorCode } from "@airlock/shared";
-import { buildErrorResponse, writeBackend } from "./protocol/index.js";
+import { buildErrorResponse, PgProtocolError, writeBackend } from "./protocol/index.js";
 
 /** A fatal startup-phase error with its SQLSTATE; sent to the client, then the connection closes. */
 export class PgFatal extends Error {
@@ -47,6 +47,8 @@ export function sqlstateFor(err: AirlockError | PgFatal): string {
 
 /** The FATAL ErrorResponse bytes for an error that ends the connection. */
 export function fatalFrame(err: unknown): Buffer {
+  // A client's malformed startup bytes come from the codec with their own SQLSTATE (08P01, 54000, …).
+  if (err instanceof PgProtocolError) err = new PgFatal(err.sqlstate, err.message);
   const e = err instanceof PgFatal ? err : AirlockError.from(err);
   const hint = e instanceof PgFatal ? e.hint : undefined;
   const detail = e instanceof AirlockError ? `code ${e.code}` : undefined;

@@ -67,9 +67,14 @@ export class PostgresFrontDoor {
   private async serve(socket: net.Socket): Promise<void> {
     let stream: Duplex = socket;
     try {
-      const r = await readClientStartup(socket, { tls: this.o.tls });
+      // A failure after the TLS upgrade must be reported inside TLS, or the client sees garbage.
+      const onTls = (secure: Duplex) => {
+        stream = secure;
+        secure.on("error", () => {}); // a reset while we report an error must not be unhandled
+      };
+      const r = await readClientStartup(socket, { tls: this.o.tls, onTls });
       if (r.kind === "cancel") {
-        socket.end();
+        stream.end();
         await this.o.cancels.cancel(r.request);
         return;
       }

@@ -1,4 +1,4 @@
-import type { Match, MayMatch } from "./types.js";
+import { execAll, type Match, type MayMatch } from "./types.js";
 
 export const KIND_KEY_ID = "aws_access_key_id";
 export const KIND_SECRET = "aws_secret_key";
@@ -16,10 +16,10 @@ const SECRET =
 
 export function detect(text: string): Match[] {
   const out: Match[] = [];
-  for (const m of text.matchAll(KEY_ID)) {
+  for (const m of execAll(KEY_ID, text)) {
     out.push({ start: m.index, end: m.index + m[0].length, kind: KIND_KEY_ID });
   }
-  for (const m of text.matchAll(SECRET)) {
+  for (const m of execAll(SECRET, text)) {
     const value = m[1] ?? "";
     const start = m.index + m[0].length - value.length;
     out.push({ start, end: start + value.length, kind: KIND_SECRET });

@@ -11,6 +11,7 @@ import * as pem from "./pem.js";
 import * as phone from "./phone.js";
 import * as ssn from "./ssn.js";
 import type { Detect } from "./types.js";
+import { corpusValue, mulberry32 } from "../fixtures.js";
 
 /** The substrings a detector reports, for readable assertions. */
 const found = (detect: Detect, text: string): string[] => detect(text).map((m) => text.slice(m.start, m.end));
@@ -42,6 +43,45 @@ describe("card (luhn)", () => {
   it("separates a card from a following number in the same digit run", () => {
     expect(found(luhn.detect, "4111111111111111 2027")).toEqual(["4111111111111111"]);
     expect(found(luhn.detect, "4111 1111 1111 1111 5A")).toEqual(["4111 1111 1111 1111"]);
+  });
+});
+
+/** The regex formulation of the card detector, kept as the reference for the hand-written parser. */
+function cardReference(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/\d+(?:[ -]\d+)*/g)) {
+    const gluedStart = /[A-Za-z0-9_]/.test(text.charAt(m.index - 1));
+    const gluedEnd = /[A-Za-z0-9_]/.test(text.charAt(m.index + m[0].length));
+    const groups = [...m[0].matchAll(/\d+/g)].map((g) => ({ s: m.index + g.index, e: m.index + g.index + g[0].length }));
+    let i = 0;
+    while (i < groups.length) {
+      let found = -1;
+      for (let j = groups.length - 1; j >= i && found < 0; j--) {
+        if ((i === 0 && gluedStart) || (j === groups.length - 1 && gluedEnd)) continue;
+        const first = groups[i]!;
+        const last = groups[j]!;
+        if (luhn.isCardNumber(text.slice(first.s, last.e).replace(/[ -]/g, ""))) {
+          out.push(text.slice(first.s, last.e));
+          found = j;
+        }
+      }
+      i = found >= 0 ? found + 1 : i + 1;
+    }
+  }
+  return out;
+}
+
+describe("card parser", () => {
+  it("finds exactly what the regex formulation finds (30k generated values)", () => {
+    const rnd = mulberry32(11);
+    let cards = 0;
+    for (let n = 0; n < 30_000; n++) {
+      const text = corpusValue(rnd);
+      const expected = cardReference(text);
+      cards += expected.length;
+      expect(found(luhn.detect, text), JSON.stringify(text)).toEqual(expected);
+    }
+    expect(cards).toBeGreaterThan(1000);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { Match, MayMatch } from "./types.js";
+import { execAll, type Match, type MayMatch } from "./types.js";
 
 // Deliberately narrower than RFC 5322 (no quoted local parts, no IP literals): those
 // forms are rare in data and a looser pattern produces false positives in free text.
@@ -13,14 +13,15 @@ function validLocal(local: string): boolean {
 
 function validDomain(domain: string): boolean {
   if (domain.length > 253) return false;
-  // Labels may not start or end with a hyphen (RFC 1035 host names).
-  return domain.split(".").every((l) => l.length > 0 && !l.startsWith("-") && !l.endsWith("-"));
+  // Labels may not start or end with a hyphen (RFC 1035 host names). The pattern already makes
+  // every label non-empty, so checking the label boundaries is enough (and allocates nothing).
+  return !domain.startsWith("-") && !domain.endsWith("-") && !domain.includes("-.") && !domain.includes(".-");
 }
 
 export function detect(text: string): Match[] {
   if (!text.includes("@")) return [];
   const out: Match[] = [];
-  for (const m of text.matchAll(EMAIL)) {
+  for (const m of execAll(EMAIL, text)) {
     const local = m[1] ?? "";
     const domain = m[2] ?? "";
     if (m[0].length > 254 || !validLocal(local) || !validDomain(domain)) continue;

@@ -1,4 +1,4 @@
-import type { Match, MayMatch } from "./types.js";
+import { execAll, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "secret";
 
@@ -57,7 +57,7 @@ export function looksSecret(tok: string): boolean {
 
 export function detect(text: string): Match[] {
   const out: Match[] = [];
-  for (const m of text.matchAll(TOKEN)) {
+  for (const m of execAll(TOKEN, text)) {
     if (looksSecret(m[0])) out.push({ start: m.index, end: m.index + m[0].length, kind: KIND });
   }
   return out;

@@ -1,4 +1,4 @@
-import { isWordAt, type Match, type MayMatch } from "./types.js";
+import { execAll, isWordAt, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "iban";
 
@@ -30,7 +30,7 @@ const START = /[A-Z]{2}\d{2}/g;
 
 export function detect(text: string): Match[] {
   const out: Match[] = [];
-  for (const m of text.matchAll(START)) {
+  for (const m of execAll(START, text)) {
     const start = m.index;
     if (isWordAt(text, start - 1)) continue;
     const len = IBAN_LENGTHS[m[0].slice(0, 2)];

@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { isWordAt, type Match, type MayMatch } from "./types.js";
+import { execAll, isWordAt, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "ip";
 
@@ -15,12 +15,12 @@ function octetOk(s: string | undefined): boolean {
 
 export function detect(text: string): Match[] {
   const out: Match[] = [];
-  for (const m of text.matchAll(V4)) {
+  for (const m of execAll(V4, text)) {
     if (![m[1], m[2], m[3], m[4]].every(octetOk)) continue;
     out.push({ start: m.index, end: m.index + m[0].length, kind: KIND });
   }
   if (!text.includes(":")) return out;
-  for (const m of text.matchAll(V6_CANDIDATE)) {
+  for (const m of execAll(V6_CANDIDATE, text)) {
     let cand = m[0];
     const start = m.index;
     // Sentence punctuation is not part of the address.

@@ -1,4 +1,4 @@
-import type { Match, MayMatch } from "./types.js";
+import { execAll, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "jwt";
 
@@ -20,7 +20,7 @@ export function headerValid(segment: string): boolean {
 export function detect(text: string): Match[] {
   if (!text.includes("eyJ")) return [];
   const out: Match[] = [];
-  for (const m of text.matchAll(JWT)) {
+  for (const m of execAll(JWT, text)) {
     const header = m[0].slice(0, m[0].indexOf("."));
     if (!headerValid(header)) continue;
     out.push({ start: m.index, end: m.index + m[0].length, kind: KIND });

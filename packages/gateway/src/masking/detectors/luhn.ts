@@ -41,32 +41,58 @@ export function isCardNumber(digits: string): boolean {
   return BRANDS.some((b) => b.lengths.includes(digits.length) && b.test(digits)) && luhnValid(digits);
 }
 
-// A run of digit groups joined by single spaces or dashes. The run may hold several
-// numbers ("4111111111111111 2027"), so groups are re-combined below instead of
-// validating the whole run.
-const RUN = /\d+(?:[ -]\d+)*/g;
+// A RUN is digit groups joined by single spaces or dashes, /\d+(?:[ -]\d+)*/ taken greedily left
+// to right. The run may hold several numbers ("4111111111111111 2027"), so groups are re-combined
+// below instead of validating the whole run. Parsed by hand rather than with regexes: this runs
+// for every value that could hold a card, and the regex version allocated per group and window.
+const isDigitAt = (text: string, i: number): boolean => {
+  const c = text.charCodeAt(i);
+  return c >= 48 && c <= 57;
+};
 
 export function detect(text: string): Match[] {
   const out: Match[] = [];
-  for (const m of text.matchAll(RUN)) {
-    const start = m.index;
+  const n = text.length;
+  let p = 0;
+  while (p < n) {
+    if (!isDigitAt(text, p)) {
+      p++;
+      continue;
+    }
+    // Groups of this run: [start, end) positions, and where each one's digits begin in `digits`.
+    const bounds: number[] = [];
+    const offsets: number[] = [0];
+    let digits = "";
+    let q = p;
+    for (;;) {
+      const g = q;
+      while (q < n && isDigitAt(text, q)) q++;
+      bounds.push(g, q);
+      digits += text.slice(g, q);
+      offsets.push(digits.length);
+      const sep = text.charCodeAt(q);
+      if ((sep === 32 || sep === 45) && isDigitAt(text, q + 1)) q++;
+      else break;
+    }
+    const runStart = p;
+    p = q;
+    if (digits.length < 13) continue; // no window can hold the shortest card
     // Digits glued to letters (order ids like "INV4111...") are not treated as cards;
     // only the run's outer edges can touch letters, so only windows reaching them are barred.
-    const gluedStart = isWordAt(text, start - 1);
-    const gluedEnd = isWordAt(text, start + m[0].length);
-    const groups: Array<{ s: number; e: number }> = [];
-    for (const g of m[0].matchAll(/\d+/g)) groups.push({ s: start + g.index, e: start + g.index + g[0].length });
+    const gluedStart = isWordAt(text, runStart - 1);
+    const gluedEnd = isWordAt(text, q);
+    const last = bounds.length / 2 - 1;
     let i = 0;
-    while (i < groups.length) {
+    while (i <= last) {
       let found = -1;
       // Prefer the longest window of groups starting at i that forms a valid card.
-      for (let j = groups.length - 1; j >= i && found < 0; j--) {
-        const first = groups[i];
-        const last = groups[j];
-        if (!first || !last || (i === 0 && gluedStart) || (j === groups.length - 1 && gluedEnd)) continue;
-        const digits = text.slice(first.s, last.e).replace(/[ -]/g, "");
-        if (isCardNumber(digits)) {
-          out.push({ start: first.s, end: last.e, kind: KIND });
+      for (let j = last; j >= i && found < 0; j--) {
+        if ((i === 0 && gluedStart) || (j === last && gluedEnd)) continue;
+        const from = offsets[i] as number;
+        const to = offsets[j + 1] as number;
+        if (to - from < 13 || to - from > 19) continue;
+        if (isCardNumber(digits.slice(from, to))) {
+          out.push({ start: bounds[2 * i] as number, end: bounds[2 * j + 1] as number, kind: KIND });
           found = j;
         }
       }

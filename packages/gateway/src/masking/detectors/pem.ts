@@ -1,4 +1,4 @@
-import type { Match, MayMatch } from "./types.js";
+import { execAll, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "private_key";
 
@@ -8,7 +8,7 @@ const BEGIN = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/g;
 export function detect(text: string): Match[] {
   if (!text.includes("-----BEGIN ")) return [];
   const out: Match[] = [];
-  for (const m of text.matchAll(BEGIN)) {
+  for (const m of execAll(BEGIN, text)) {
     if (out.some((o) => m.index < o.end)) continue; // inside a block already taken
     const endMarker = `-----END ${m[1] ?? ""}-----`;
     const endAt = text.indexOf(endMarker, m.index + m[0].length);

@@ -1,5 +1,5 @@
 import { isCardNumber } from "./luhn.js";
-import type { Match, MayMatch } from "./types.js";
+import { execAll, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "phone";
 
@@ -21,8 +21,11 @@ function digitsOf(s: string): string {
 
 export function detect(text: string): Match[] {
   const out: Match[] = [];
-  for (const re of [INTL, NANP, TRUNK]) {
-    for (const m of text.matchAll(re)) {
+  // INTL needs a "+" and TRUNK a "0": skip their scans when the anchor is absent.
+  const patterns = [text.includes("+") ? INTL : null, NANP, text.includes("0") ? TRUNK : null];
+  for (const re of patterns) {
+    if (!re) continue;
+    for (const m of execAll(re, text)) {
       let s = m[0];
       // The greedy international pattern can swallow a following number ("+44 20 7946
       // 0958 192.168.1.10"): drop trailing groups until the E.164 limit holds.

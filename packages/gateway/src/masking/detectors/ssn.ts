@@ -1,4 +1,4 @@
-import type { Match, MayMatch } from "./types.js";
+import { execAll, type Match, type MayMatch } from "./types.js";
 
 export const KIND = "ssn";
 
@@ -14,7 +14,7 @@ export function ssnValid(area: string, group: string, serial: string): boolean {
 
 export function detect(text: string): Match[] {
   const out: Match[] = [];
-  for (const m of text.matchAll(SSN)) {
+  for (const m of execAll(SSN, text)) {
     if (!ssnValid(m[1] ?? "", m[2] ?? "", m[3] ?? "")) continue;
     out.push({ start: m.index, end: m.index + m[0].length, kind: KIND });
   }

@@ -98,3 +98,19 @@ export function isWordAt(text: string, i: number): boolean {
   const c = text.charCodeAt(i);
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 }
+
+/**
+ * Every match of a global regex, like [...text.matchAll(re)] but without matchAll's per-call
+ * copy of the regex, which measured ~3x the cost of the search itself on short values. Uses and
+ * resets re.lastIndex, so `re` must not be used again until this returns.
+ */
+export function execAll(re: RegExp, text: string): RegExpExecArray[] {
+  const out: RegExpExecArray[] = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    out.push(m);
+    if (m[0].length === 0) re.lastIndex++; // never loop on an empty match
+  }
+  re.lastIndex = 0;
+  return out;
+}

@@ -2,10 +2,12 @@
 // are forwarded. Denied statements are swapped for DENIED_SUBSTITUTE in the same
 // position so the server's own error handling keeps transaction state and
 // pipelines exactly as if the statement had failed there.
+import type { StatementFacts } from "../analysis/types.js";
 import { checkFacts, checkSql, denialMessage, type Verdict } from "../guard.js";
 import { buildErrorResponse, writeFrontend, type FrontendMessage } from "../protocol/index.js";
+import { planCopies } from "./copy-out.js";
 import type { Denial, Run } from "./pending.js";
-import { DENIED_SUBSTITUTE, runOf, startOf, type SessionState } from "./state.js";
+import { DENIED_STATEMENT, DENIED_SUBSTITUTE, runOf, startOf, type SessionState } from "./state.js";
 
 export interface ClientIo {
   toServer(buf: Buffer): void;
@@ -31,7 +33,7 @@ export function handleClient(s: SessionState, m: FrontendMessage, raw: Buffer, i
         s.statements.delete(m.name);
         return recordDenial(s, bad, io).then(() => {
           io.toServer(writeFrontend({ type: "Parse", name: m.name, query: DENIED_SUBSTITUTE, paramTypes: [] }));
-          s.pending.push({ t: "parse", denial: denialOf(bad) });
+          s.expect({ t: "parse", denial: denialOf(bad) });
         });
       }
       s.statements.set(m.name, { verdict: verdicts[0] ?? null, text: m.query, fields: null });
@@ -40,25 +42,20 @@ export function handleClient(s: SessionState, m: FrontendMessage, raw: Buffer, i
         io.flush();
         return lookup.then(() => {
           io.toServer(raw);
-          s.pending.push({ t: "parse", denial: null });
+          s.expect({ t: "parse", denial: null });
         });
       }
       io.toServer(raw);
-      s.pending.push({ t: "parse", denial: null });
+      s.expect({ t: "parse", denial: null });
       return;
     }
     case "Bind":
-      s.portals.set(m.portal, { stmt: s.statements.get(m.statement) ?? null, resultFormats: m.resultFormats, fields: null, described: false, run: null });
-      io.toServer(raw);
-      s.pending.push({ t: "bind" });
-      return;
+      return bind(s, m.portal, m.statement, m.resultFormats, raw, io);
     case "Describe":
-      if (m.kind === "P") {
-        const portal = s.portals.get(m.name);
-        if (portal) portal.described = true;
-      }
+      const portal = m.kind === "P" ? (s.portals.get(m.name) ?? null) : null;
+      if (portal) portal.described = true;
       io.toServer(raw);
-      s.pending.push({ t: "describe", kind: m.kind, name: m.name, internal: false });
+      s.expect({ t: "describe", kind: m.kind, internal: false, portal, stmt: m.kind === "S" ? (s.statements.get(m.name) ?? null) : null });
       return;
     case "Execute":
       return execute(s, m.portal, raw, io);
@@ -66,11 +63,11 @@ export function handleClient(s: SessionState, m: FrontendMessage, raw: Buffer, i
       if (m.kind === "S") s.statements.delete(m.name);
       else s.portals.delete(m.name);
       io.toServer(raw);
-      s.pending.push({ t: "close" });
+      s.expect({ t: "close" });
       return;
     case "Sync":
       io.toServer(raw);
-      s.pending.push({ t: "sync" });
+      s.expect({ t: "sync" });
       return;
     case "FunctionCall":
       return functionCall(s, m.functionOid, raw, io);
@@ -112,16 +109,42 @@ async function simpleQuery(s: SessionState, sql: string, raw: Buffer, io: Client
   const ids = starts.length ? await s.sink.record(starts) : [];
   await s.prepareColumns(forwarded);
   const runs: Run[] = forwarded.map((_, i) => runOf(ids[i]!));
+  const copies = planCopies(s, forwarded.map((v) => v.text), io.toServer);
   if (k < 0) {
     io.toServer(raw);
-    s.pending.push({ t: "query", runs, i: 0, denial: null, plan: null, copyOut: null });
+    s.expect({ t: "query", runs, i: 0, denial: null, plan: null, copyOut: null, copies });
     return;
   }
   // Re-send only the analysed texts: the prefix exactly as checked, then the substitute.
   // "\n;" so a trailing line comment in a statement cannot swallow the separator.
   const text = [...forwarded.map((v) => v.text), DENIED_SUBSTITUTE].join("\n;\n");
   io.toServer(writeFrontend({ type: "Query", query: text }));
-  s.pending.push({ t: "query", runs, i: 0, denial: denialOf(verdicts[k]!), plan: null, copyOut: null });
+  s.expect({ t: "query", runs, i: 0, denial: denialOf(verdicts[k]!), plan: null, copyOut: null, copies });
+}
+
+/**
+ * A statement the gateway saw no Parse for was made by SQL PREPARE (checked then as what it
+ * wraps): binding it is checked and recorded as an EXECUTE of it. A denied Bind is replaced by
+ * one of a statement that cannot exist, so the server fails it and skips to Sync as usual.
+ */
+function bind(s: SessionState, portal: string, statement: string, resultFormats: number[], raw: Buffer, io: ClientIo): Promise<void> | void {
+  let stmt = s.statements.get(statement) ?? null;
+  if (!stmt) {
+    const text = `EXECUTE ${statement} -- protocol Bind of a statement prepared with SQL PREPARE`;
+    const facts: StatementFacts = { kind: "execute", command: "EXECUTE", reads: [], writes: [], functions: [], hasWhere: undefined, risky: ["execute_prepared"], text, parameterCount: 0, dml: [] };
+    const v = checkFacts(s.policy.current().engine, s.scope, facts);
+    if (v.decision !== "allow") {
+      s.portals.delete(portal);
+      return recordDenial(s, v, io).then(() => {
+        io.toServer(writeFrontend({ type: "Bind", portal, statement: DENIED_STATEMENT, paramFormats: [], params: [], resultFormats: [] }));
+        s.expect({ t: "bind", denial: denialOf(v) });
+      });
+    }
+    stmt = { verdict: v, text, fields: null };
+  }
+  s.portals.set(portal, { stmt, resultFormats, fields: null, described: false, run: null });
+  io.toServer(raw);
+  s.expect({ t: "bind" });
 }
 
 async function execute(s: SessionState, portalName: string, raw: Buffer, io: ClientIo): Promise<void> {
@@ -140,10 +163,10 @@ async function execute(s: SessionState, portalName: string, raw: Buffer, io: Cli
   // ask for the portal's description first unless the client already did.
   if (portal && !portal.fields && !portal.described) {
     io.toServer(writeFrontend({ type: "Describe", kind: "P", name: portalName }));
-    s.pending.push({ t: "describe", kind: "P", name: portalName, internal: true });
+    s.expect({ t: "describe", kind: "P", internal: true, portal, stmt: null });
   }
   io.toServer(raw);
-  s.pending.push({ t: "execute", portal: portalName, run, plan: null, copyOut: null });
+  s.expect({ t: "execute", portal: portal ?? null, run, plan: null, copyOut: null });
 }
 
 async function functionCall(s: SessionState, oid: number, raw: Buffer, io: ClientIo): Promise<void> {
@@ -157,10 +180,10 @@ async function functionCall(s: SessionState, oid: number, raw: Buffer, io: Clien
   if (v.decision !== "allow") {
     await recordDenial(s, v, io);
     io.toServer(writeFrontend({ type: "Query", query: DENIED_SUBSTITUTE }));
-    s.pending.push({ t: "query", runs: [], i: 0, denial: denialOf(v), plan: null, copyOut: null });
+    s.expect({ t: "query", runs: [], i: 0, denial: denialOf(v), plan: null, copyOut: null });
     return;
   }
   const [id] = await s.sink.record([startOf(s.sessionId, ++s.seq, v, "pending")]);
   io.toServer(raw);
-  s.pending.push({ t: "fcall", run: runOf(id!) });
+  s.expect({ t: "fcall", run: runOf(id!) });
 }

@@ -5,7 +5,11 @@
 // which responses answer messages the gateway injected itself (swallowed).
 // https://www.postgresql.org/docs/current/protocol-flow.html
 import type { ErrorResponse } from "../protocol/index.js";
+import type { ColumnMasker } from "../../../masking/masker.js";
+import type { CopyFormatOptions } from "../../../masking/copy-text.js";
 import type { ColumnPlan } from "./columns.js";
+import type { CopyPlan } from "./copy-out.js";
+import type { PortalInfo, PreparedInfo } from "./state.js";
 
 /** One recorded statement execution. */
 export interface Run {
@@ -32,20 +36,33 @@ export type Expect =
       denial: Denial | null;
       plan: ColumnPlan | null;
       copyOut: CopyOutState | null;
+      /** Per forwarded statement: the COPY TO STDOUT plan, if it is one (null: no COPY in the string). */
+      copies?: Array<CopyPlan | null> | null;
     }
-  | { t: "parse"; denial: Denial | null }
-  | { t: "bind" }
-  | { t: "describe"; kind: "S" | "P"; name: string; internal: boolean }
-  | { t: "execute"; portal: string; run: Run | null; plan: ColumnPlan | null; copyOut: CopyOutState | null }
+  // internal: sent by the gateway itself (copy-out.ts); its answers are swallowed.
+  | { t: "parse"; denial: Denial | null; internal?: boolean }
+  | { t: "bind"; denial?: Denial | null }
+  // The statement/portal objects are captured when the request is sent: a pipelining client may
+  // re-Bind the same (usually unnamed) portal before the server answers, and each answer
+  // belongs to the portal as it was when asked.
+  | { t: "describe"; kind: "S" | "P"; internal: boolean; portal: PortalInfo | null; stmt: PreparedInfo | null }
+  | { t: "execute"; portal: PortalInfo | null; run: Run | null; plan: ColumnPlan | null; copyOut: CopyOutState | null }
   | { t: "close" }
-  | { t: "sync" }
+  | { t: "sync"; internal?: boolean }
   | { t: "fcall"; run: Run | null };
 
 export interface CopyOutState {
-  /** 0 text, 1 binary. */
+  /** 0 text, 1 binary (CopyOutResponse's overall format). */
   format: number;
-  /** Binary COPY cannot be masked: its data is swallowed and the statement fails. */
-  refused: boolean;
+  /** Why the output cannot be masked: its data is swallowed and the statement fails with this. */
+  refused: string | null;
+  /** The row format to parse (null: rows are forwarded as they are, nothing to mask). */
+  rows: CopyFormatOptions | null;
+  /** Header rows still to pass unmasked (column names). */
+  header: number;
+  /** Per column; empty: every column gets `fallback`. */
+  columns: (ColumnMasker | null)[];
+  fallback: ColumnMasker | null;
 }
 
 /** Rows from a CommandComplete tag ("SELECT 5", "INSERT 0 5", "COPY 3"); null when the tag carries none. */

@@ -139,6 +139,11 @@ export function runRelay(o: RelayOptions): Promise<RelayResult> {
       if (!client.destroyed) client.end(writeBackend(errorResponseFor(new PgProtocolError("UNEXPECTED_MESSAGE", "08006", `airlock: connection to the target lost: ${e.message}`))));
       finish(e);
     });
+    // The readers may already hold bytes that arrived with the last startup message
+    // (e.g. a NoticeResponse or ReadyForQuery sent right after the target's first one):
+    // handle them now rather than when the next chunk happens to arrive.
+    onServerData(Buffer.alloc(0));
+    onClientData(Buffer.alloc(0));
     client.resume();
     server.resume();
   });

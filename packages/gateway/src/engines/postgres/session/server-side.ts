@@ -4,9 +4,9 @@
 // gateway's own injected messages.
 import { ErrorField, writeBackend, type BackendMessage, type ErrorResponse, type NoticeResponse } from "../protocol/index.js";
 import { maskRow, planColumns, type ColumnPlan } from "./columns.js";
+import { copyOutSpec, copyOutState, maskCopyData } from "./copy-out.js";
 import { rowsFromTag, type Expect } from "./pending.js";
 import { errorFrame, type SessionState } from "./state.js";
-import { maskCopyRow } from "../../../masking/copy-text.js";
 
 export class TargetProtocolError extends Error {
   override readonly name = "TargetProtocolError";
@@ -48,19 +48,16 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
     case "BindComplete":
     case "CloseComplete":
       s.pending.shift();
+      if (head?.t === "parse" && head.internal) return;
       return send(raw);
     case "ParameterDescription":
+      if (head?.t === "describe" && head.internal) return;
       return send(raw);
     case "RowDescription": {
       if (head?.t === "describe") {
         s.pending.shift();
-        if (head.kind === "P") {
-          const portal = s.portals.get(head.name);
-          if (portal) portal.fields = m.fields;
-        } else {
-          const st = s.statements.get(head.name);
-          if (st) st.fields = m.fields;
-        }
+        if (head.portal) head.portal.fields = m.fields;
+        if (head.stmt) head.stmt.fields = m.fields;
         if (!head.internal) send(raw);
         return;
       }
@@ -73,8 +70,8 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
     case "NoData":
       if (head?.t === "describe") {
         s.pending.shift();
-        const portal = head.kind === "P" ? s.portals.get(head.name) : undefined;
-        if (portal) portal.fields = [];
+        if (head.portal) head.portal.fields = [];
+        if (head.stmt) head.stmt.fields = [];
         if (!head.internal) send(raw);
         return;
       }
@@ -88,7 +85,7 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
         run = head.runs[head.i] ?? null;
       } else if (head?.t === "execute") {
         if (!head.plan) {
-          const fields = s.portals.get(head.portal)?.fields;
+          const fields = head.portal?.fields;
           const p = fields ? planFor(s, head, fields) : null;
           if (p?.refuse) return refuse(s, out, head.run, p.refuse);
         }
@@ -98,10 +95,11 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
       if (run) run.rows++;
       if (!plan) {
         // Rows whose columns we could not learn are never passed unmasked.
-        return refuse(s, out, run, "(unknown columns)");
+        return refuse(s, out, run, null);
       }
       if (plan.passthrough) return send(raw);
       const n = maskRow(m.values, plan);
+      if (typeof n !== "number") return refuse(s, out, run, n.refuse);
       if (n === 0) return send(raw);
       if (run) run.masked += n;
       s.masked += n;
@@ -113,17 +111,17 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
       if (head?.t === "query") {
         const run = head.runs[head.i++] ?? null;
         if (head.copyOut?.refused) {
+          const why = head.copyOut.refused;
           head.copyOut = null;
-          return copyRefused(s, out, run);
+          return copyRefused(s, out, run, why);
         }
         s.finish(run, { status: "ok", rows: rowsFromTag(tag) ?? run?.rows ?? 0, commandTag: tag || null });
         head.plan = null;
         head.copyOut = null;
       } else if (head?.t === "execute") {
         s.pending.shift();
-        const portal = s.portals.get(head.portal);
-        if (portal) portal.run = null;
-        if (head.copyOut?.refused) return copyRefused(s, out, head.run);
+        if (head.portal) head.portal.run = null;
+        if (head.copyOut?.refused) return copyRefused(s, out, head.run, head.copyOut.refused);
         s.finish(head.run, { status: "ok", rows: rowsFromTag(tag) ?? head.run?.rows ?? 0, commandTag: tag || null });
       }
       return send(raw);
@@ -134,20 +132,25 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
     case "CopyInResponse":
       return send(raw);
     case "CopyOutResponse": {
-      const masking = s.content() !== null;
-      const state = { format: m.format, refused: masking && m.format !== 0 };
-      if (head?.t === "query" || head?.t === "execute") head.copyOut = state;
+      if (head?.t === "query") head.copyOut = copyOutState(s, m, head.copies?.[head.i] ?? null);
+      else if (head?.t === "execute") {
+        // Extended protocol: the statement text gives the format; the columns are not described.
+        const text = head.portal?.stmt?.text;
+        const spec = text ? copyOutSpec(text) : null;
+        head.copyOut = copyOutState(s, m, spec ? { spec, columns: null } : null);
+      } else throw new TargetProtocolError("server sent CopyOutResponse for no statement");
       return send(raw);
     }
     case "CopyData": {
       const copy = head?.t === "query" || head?.t === "execute" ? head.copyOut : null;
-      if (copy?.refused) return; // binary COPY under masking: never forwarded
-      const content = s.content();
-      if (!copy || !content) return send(raw);
-      const r = maskCopyRow(m.data, { format: "text" }, [], content);
+      if (!copy) throw new TargetProtocolError("server sent CopyData outside COPY OUT");
+      if (copy.refused) return; // never forwarded: the statement fails at its end
+      const r = maskCopyData(copy, m.data);
       if (r.masked === 0) return send(raw);
       s.masked += r.masked;
-      return send(writeBackend({ type: "CopyData", data: r.row }));
+      const run = head?.t === "query" ? head.runs[head.i] : head?.t === "execute" ? head.run : null;
+      if (run) run.masked += r.masked;
+      return send(writeBackend({ type: "CopyData", data: r.data }));
     }
     case "CopyDone":
       if ((head?.t === "query" || head?.t === "execute") && head.copyOut?.refused) return;
@@ -156,8 +159,10 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
       return onError(s, m, raw, out);
     case "ReadyForQuery":
       if (head && (head.t === "sync" || head.t === "query" || head.t === "fcall")) s.pending.shift();
-      else if (head) throw new TargetProtocolError(`server sent ReadyForQuery while ${head.t} was pending`);
+      // Unasked-for, it would be taken by the client as the end of its next request.
+      else throw new TargetProtocolError(head ? `server sent ReadyForQuery while ${head.t} was pending` : "server sent ReadyForQuery unasked");
       s.status = m.status;
+      if (head?.t === "sync" && head.internal) return;
       s.refusing = false;
       return out(raw);
     case "FunctionCallResponse":
@@ -167,8 +172,12 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
       const masked = maskFields(s, m);
       return out(masked ? writeBackend(masked) : raw);
     }
+    case "NotificationResponse": {
+      // NOTIFY payloads are data (often a row's key or a JSON copy of it): content-masked like message texts.
+      const payload = s.content()?.maskText(m.payload) ?? m.payload;
+      return out(payload === m.payload ? raw : writeBackend({ ...m, payload }));
+    }
     case "ParameterStatus":
-    case "NotificationResponse":
       return out(raw);
     default:
       throw new TargetProtocolError(`server sent ${m.type} during the session`);
@@ -180,6 +189,11 @@ function onError(s: SessionState, m: ErrorResponse, raw: Buffer, out: (b: Buffer
   const message = m.fields[ErrorField.Message] ?? "";
   const code = m.fields[ErrorField.Code] ?? null;
   let frame: Buffer | null = null;
+  if ((head?.t === "parse" && head.internal) || (head?.t === "describe" && head.internal && head.kind === "S")) {
+    // The gateway's own describe of a COPY's columns failed: the COPY is refused when it runs.
+    s.dropUntilSync();
+    return;
+  }
   if (head?.t === "query") {
     if (head.denial && head.i === head.runs.length) frame = writeBackend(head.denial.error);
     else s.finish(head.runs[head.i] ?? null, { status: "error", errorCode: code, error: message });
@@ -189,11 +203,10 @@ function onError(s: SessionState, m: ErrorResponse, raw: Buffer, out: (b: Buffer
   } else if (head?.t === "fcall") {
     s.finish(head.run, { status: "error", errorCode: code, error: message });
   } else if (head) {
-    if (head.t === "parse" && head.denial) frame = writeBackend(head.denial.error);
+    if ((head.t === "parse" || head.t === "bind") && head.denial) frame = writeBackend(head.denial.error);
     if (head.t === "execute") {
       s.finish(head.run, { status: "error", errorCode: code, error: message });
-      const portal = s.portals.get(head.portal);
-      if (portal) portal.run = null;
+      if (head.portal) head.portal.run = null;
     }
     s.dropUntilSync();
   }
@@ -204,17 +217,20 @@ function onError(s: SessionState, m: ErrorResponse, raw: Buffer, out: (b: Buffer
 }
 
 /** Ends a result the gateway will not serve (binary values under a column rule, unknown columns). */
-function refuse(s: SessionState, out: (b: Buffer) => void, run: { id: string } | null, column: string): void {
+function refuse(s: SessionState, out: (b: Buffer) => void, run: { id: string } | null, column: string | null): void {
   if (s.refusing) return;
-  const msg = `airlock: column ${column} is masked and cannot be sent in binary format; request text format for it`;
-  out(errorFrame("0A000", msg, undefined, "Masked values are only served as text (result format 0)."));
+  const msg =
+    column === null
+      ? "airlock: rows arrived for a result whose columns are unknown, so they cannot be masked; refused"
+      : `airlock: column ${column} is masked and cannot be sent in binary format; request text format for it`;
+  out(errorFrame("0A000", msg, undefined, column === null ? undefined : "Masked values are only served as text (result format 0)."));
   s.refusing = true;
   if (run) s.finish(run as never, { status: "error", errorCode: "MASKING_UNSUPPORTED", error: msg });
   // The server carries on and later answers the rest of this cycle: drop all of it up to ReadyForQuery.
 }
 
-function copyRefused(s: SessionState, out: (b: Buffer) => void, run: { id: string } | null): void {
-  const msg = "airlock: binary COPY output cannot be masked; use COPY … TO STDOUT in text or CSV format";
+function copyRefused(s: SessionState, out: (b: Buffer) => void, run: { id: string } | null, why: string): void {
+  const msg = `airlock: ${why}`;
   out(errorFrame("0A000", msg));
   s.refusing = true;
   if (run) s.finish(run as never, { status: "error", errorCode: "MASKING_UNSUPPORTED", error: msg });

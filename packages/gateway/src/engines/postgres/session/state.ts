@@ -1,7 +1,7 @@
 // Shared state of one relayed Postgres session, used by the client-side and
 // server-side handlers. Only the relay mutates it, one message at a time.
 import type { Logger } from "@airlock/shared";
-import type { ColumnMasker, Masker } from "../../../masking/masker.js";
+import type { ColumnMasker, Masker, MaskingRules } from "../../../masking/masker.js";
 import type { PolicyEngine } from "../../../policy/engine.js";
 import type { StatementEnd, StatementStart } from "../../../sessions/statements.js";
 import type { Verdict, GuardScope } from "../guard.js";
@@ -15,7 +15,7 @@ export interface StatementSink {
 }
 
 export interface PolicySource {
-  current(): { engine: PolicyEngine; masker: Masker; masking?: { columns?: Array<{ match: string }> } };
+  current(): { engine: PolicyEngine; masker: Masker; masking?: MaskingRules };
 }
 
 export interface PreparedInfo {
@@ -82,6 +82,13 @@ export class SessionState {
     return tables.length ? this.catalog.prepare(tables) : null;
   }
 
+  /** True when a column rule may apply to this principal (then COPY output needs its column names). */
+  columnRulesApply(): boolean {
+    const m = this.policy.current().masking;
+    const mine = (gs: readonly string[] | undefined) => (gs ?? []).some((g) => this.groups.includes(g));
+    return !mine(m?.exemptGroups) && (m?.columns ?? []).some((c) => !mine(c.exemptGroups));
+  }
+
   /** How result columns are named for column rules. */
   readonly columnName = (f: FieldDescription): string => (this.catalog ? this.catalog.name(f) : f.name);
 
@@ -89,9 +96,29 @@ export class SessionState {
     return this.scope.principal.groups;
   }
 
+  /**
+   * Set by an extended-protocol error when the client's Sync has not been forwarded yet: the
+   * server ignores every message until that Sync (postgres.c, ignore_till_sync), so nothing
+   * sent meanwhile will be answered.
+   */
+  skipping = false;
+
+  /** Registers the answer expected for a message just queued for the server. */
+  expect(e: Expect): void {
+    if (e.t === "sync") this.skipping = false;
+    else if (this.skipping) return this.discard(e);
+    this.pending.push(e);
+  }
+
   /** Drops expectations the server will never answer because it skips to the next Sync after an error. */
   dropUntilSync(): void {
-    while (this.pending.length > 0 && this.pending[0]!.t !== "sync") this.pending.shift();
+    while (this.pending.length > 0 && this.pending[0]!.t !== "sync") this.discard(this.pending.shift()!);
+    if (this.pending.length === 0) this.skipping = true;
+  }
+
+  private discard(e: Expect): void {
+    if (e.t === "execute" || e.t === "fcall") this.finish(e.run, { status: "skipped" });
+    else if (e.t === "query") for (const r of e.runs) this.finish(r, { status: "skipped" });
   }
 
   finish(run: Run | null, end: Omit<StatementEnd, "durationMs">): void {
@@ -109,6 +136,13 @@ export class SessionState {
  * replaced by ours before the client sees it.
  */
 export const DENIED_SUBSTITUTE = "SELECT 'airlock: statement denied by policy'::pg_catalog.int4";
+
+/**
+ * The statement a denied Bind is redirected to, so that the server fails it. A client could
+ * create one by this name itself; then its own (already checked) statement runs in place of
+ * the error, which gains it nothing: the denial is recorded either way.
+ */
+export const DENIED_STATEMENT = "airlock: statement denied by policy";
 
 export function errorFrame(sqlstate: string, message: string, detail?: string, hint?: string): Buffer {
   return writeBackend(buildErrorResponse("ERROR", sqlstate, message, detail, hint));
