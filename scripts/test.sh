@@ -10,6 +10,7 @@ source scripts/lib/env.sh
 need=()
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need[*]} ..." >&2

@@ -33,7 +33,8 @@ async function dialDuplex(): Promise<Duplex> {
   const d = new Duplex({
     read: () => void sock.resume(),
     write: (chunk, _enc, cb) => void sock.write(chunk, cb),
-    final: (cb) => void sock.end(cb),
+    // The socket may already be finished (the server closed first): ending it again would throw.
+    final: (cb) => (sock.writableEnded || sock.destroyed ? cb() : void sock.end(cb)),
     destroy: (err, cb) => {
       sock.destroy();
       cb(err);
