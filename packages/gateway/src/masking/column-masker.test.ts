@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { corpusValue, mulberry32, sensitive, throughput, typical } from "./fixtures.js";
+import { corpusValue, KEY, mulberry32, SAMPLE_RULES, sensitive, throughput, typical } from "./fixtures.js";
 import { createMasker, type ColumnMasker } from "./masker.js";
 
-const KEY = "0123456789abcdef0123456789abcdef";
 
 describe("forColumn", () => {
-  const m = createMasker({
-    strategies: { email: { type: "partial" } },
-    columns: [
-      { match: "billing.cards.pan", strategy: { type: "partial" } },
-      { match: "*email*", strategy: { type: "hash", key: KEY } },
-      { match: "notes", strategy: { type: "redact" }, exemptGroups: ["support"] },
-    ],
-    exemptGroups: ["dpo"],
-  });
+  const m = createMasker(SAMPLE_RULES);
   const content = m.content();
 
   it("a column rule beats content detection and masks whatever the value holds", () => {

@@ -5,7 +5,23 @@ import { createHmac } from "node:crypto";
 import { IBAN_LENGTHS, ibanChecksumValid } from "./detectors/iban.js";
 import { luhnValid } from "./detectors/luhn.js";
 
+import type { MaskingRules } from "./masker.js";
+
 export type Rnd = () => number;
+
+/** Hash key used by the tests' keyed-hash strategy. */
+export const KEY = "0123456789abcdef0123456789abcdef";
+
+/** Column rules the masker tests share: a dotted rule, a glob with a hash, a group exemption, a global exemption. */
+export const SAMPLE_RULES: MaskingRules = {
+  strategies: { email: { type: "partial" } },
+  columns: [
+    { match: "billing.cards.pan", strategy: { type: "partial" } },
+    { match: "*email*", strategy: { type: "hash", key: KEY } },
+    { match: "notes", strategy: { type: "redact" }, exemptGroups: ["support"] },
+  ],
+  exemptGroups: ["dpo"],
+};
 
 /** Deterministic PRNG so a failure can be reproduced from its seed. */
 export function mulberry32(seed: number): Rnd {

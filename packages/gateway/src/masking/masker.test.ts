@@ -1,8 +1,8 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { KEY, mulberry32, SAMPLE_RULES } from "./fixtures.js";
 import { createMasker, resolveOverlaps } from "./masker.js";
 
-const KEY = "0123456789abcdef0123456789abcdef";
 const jwtHeader = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
 const jwtBody = Buffer.from(JSON.stringify({ sub: "42", email: "jane@example.com" })).toString("base64url");
 const JWT = `${jwtHeader}.${jwtBody}.${createHmac("sha256", "s").update(`${jwtHeader}.${jwtBody}`).digest("base64url")}`;
@@ -44,15 +44,7 @@ describe("resolveOverlaps", () => {
 });
 
 describe("maskValue", () => {
-  const m = createMasker({
-    strategies: { email: { type: "partial" } },
-    columns: [
-      { match: "billing.cards.pan", strategy: { type: "partial" } },
-      { match: "*email*", strategy: { type: "hash", key: KEY } },
-      { match: "notes", strategy: { type: "redact" }, exemptGroups: ["support"] },
-    ],
-    exemptGroups: ["dpo"],
-  });
+  const m = createMasker(SAMPLE_RULES);
   it("applies exact column rules case-insensitively regardless of content", () => {
     expect(m.maskValue("BILLING.Cards.PAN", "not-a-card-123456789")).toBe("****6789");
   });
@@ -76,17 +68,6 @@ describe("maskValue", () => {
     expect(m.maskValue("public.tickets.notes", "call 415-555-2671", ["eng"])).toBe("****");
   });
 });
-
-/** Deterministic PRNG so a fuzz failure can be reproduced. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SAMPLES = [
   "jane.doe@example.com", "4111 1111 1111 1111", "378282246310005", "GB82WEST12345698765432", "078-05-1120",

@@ -10,7 +10,7 @@ import type { CancelRegistry } from "./cancel.js";
 import { CatalogCache } from "./catalog.js";
 import { readClientStartup } from "./client-startup.js";
 import type { ClientConn, Engine, SessionContext } from "../engine.js";
-import type { GuardScope } from "./guard.js";
+import { policyPrincipal, type GuardScope } from "./guard.js";
 import { PgFatal } from "./errors.js";
 import { writeBackend, type FrontendReader, type StartupMessage } from "./protocol/index.js";
 import { runRelay } from "./session/relay.js";
@@ -73,7 +73,7 @@ export class PostgresEngine implements Engine {
     const scope = this.scope(ctx);
     const policy = this.deps.policy.current();
     const r = policy.engine.decide({
-      principal: { type: ctx.principal.kind === "service" ? "ServiceAccount" : "User", id: ctx.principal.subject, groups: ctx.principal.groups },
+      principal: policyPrincipal(ctx.principal),
       action: "connect",
       resource: { connection: scope.connection.name, connectionType: scope.connection.type, labels: scope.connection.labels },
       context: ctx.clientAddr ? { clientAddr: ctx.clientAddr } : {},

@@ -83,12 +83,20 @@ export function checkSql(engine: PolicyEngine, scope: GuardScope, sql: string, n
   return facts.map((f) => checkFacts(engine, scope, f, now));
 }
 
+/** How a token's identity appears to Cedar: User or ServiceAccount, with its groups as parents. */
+export function policyPrincipal(p: Principal): PolicyRequest["principal"] {
+  return { type: p.kind === "service" ? "ServiceAccount" : "User", id: p.subject, groups: p.groups };
+}
+
+/** Relations a statement reads or writes, "schema.table" when qualified, each once. */
+export function objectNames(f: Pick<StatementFacts, "reads" | "writes">): string[] {
+  return [...new Set([...f.reads, ...f.writes].map((t) => (t.schema ? `${t.schema}.${t.name}` : t.name)))];
+}
+
 export function checkFacts(engine: PolicyEngine, scope: GuardScope, f: StatementFacts, now = new Date()): Verdict {
   const action = actionFor(f);
-  const p = scope.principal;
-  const principal = { type: p.kind === "service" ? ("ServiceAccount" as const) : ("User" as const), id: p.subject, groups: p.groups };
-  const tables = [...f.reads, ...f.writes].map((t) => (t.schema ? `${t.schema}.${t.name}` : t.name));
-  const statement = { kind: f.innerKind ?? f.kind, hasWhere: f.hasWhere ?? true, risky: [...f.risky], tables: [...new Set(tables)] };
+  const principal = policyPrincipal(scope.principal);
+  const statement = { kind: f.innerKind ?? f.kind, hasWhere: f.hasWhere ?? true, risky: [...f.risky], tables: objectNames(f) };
   // hasWhere is undefined for statements with no UPDATE/DELETE: nothing to bound, so not a violation.
   if (f.kind === "truncate") statement.hasWhere = false;
   const time = { hour: now.getUTCHours(), weekday: now.getUTCDay() };

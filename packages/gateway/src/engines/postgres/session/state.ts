@@ -4,7 +4,7 @@ import type { Logger } from "@airlock/shared";
 import type { ColumnMasker, Masker, MaskingRules } from "../../../masking/masker.js";
 import type { PolicyEngine } from "../../../policy/engine.js";
 import type { StatementEnd, StatementStart } from "../../../sessions/statements.js";
-import type { Verdict, GuardScope } from "../guard.js";
+import { objectNames, type Verdict, type GuardScope } from "../guard.js";
 import { buildErrorResponse, writeBackend, type FieldDescription, type TransactionStatus } from "../protocol/index.js";
 import type { Expect, Run } from "./pending.js";
 import type { CatalogCache } from "../catalog.js";
@@ -154,7 +154,7 @@ export function runOf(id: string): Run {
 
 export function startOf(sessionId: string, seq: number, v: Verdict, status: "pending" | "denied" | "skipped"): StatementStart {
   const f = v.facts;
-  const objects = f ? [...new Set([...f.reads, ...f.writes].map((t) => (t.schema ? `${t.schema}.${t.name}` : t.name)))] : [];
+  const objects = f ? objectNames(f) : [];
   return {
     sessionId,
     seq,
