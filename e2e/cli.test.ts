@@ -34,7 +34,7 @@ describe("login and where the CLI finds gateway and token", () => {
     const r = await cli(["login", gw.apiUrl, "--token", gw.adminToken]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`Logged in to ${gw.apiUrl} as admin (admin)`);
+    expect(r.stdout).toContain(`Signed in to ${gw.apiUrl} as admin (admin; groups none)`);
     const file = join(cfg, "profile.json");
     expect(r.stdout).toContain(file);
     expect((await stat(file)).mode & 0o777).toBe(0o600);

@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 source scripts/lib/env.sh
 
 # System tools the suite drives for real: psql, OpenSSH (benchmarks), pgbouncer
-# (benchmarks), systemd-analyze (deploy check). Installed from Debian when missing.
+# (benchmarks), systemd-analyze (deploy check), Chromium (sign-in pages). Installed from Debian when missing.
 need=()
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+# Headless Chromium drives identity-provider sign-in pages in the e2e tests (playwright-core).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need[*]} ..." >&2

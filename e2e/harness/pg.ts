@@ -83,7 +83,7 @@ async function adminQuery(db: string, text: string): Promise<void> {
 }
 
 /** Starts gateway + agent and a fresh target database; `setupSql` runs on it before the gateway starts. */
-export async function startPgEnv(opts: { name: string; policy: PolicyBundle; setupSql?: string }): Promise<PgEnv> {
+export async function startPgEnv(opts: { name: string; policy: PolicyBundle; setupSql?: string; env?: Record<string, string>; apiPort?: number }): Promise<PgEnv> {
   const suffix = randomBytes(4).toString("hex");
   const database = `airlock_${opts.name}_${suffix}`;
   const storeDb = `${database}_store`;
@@ -101,7 +101,9 @@ export async function startPgEnv(opts: { name: string; policy: PolicyBundle; set
       AIRLOCK_POLICY_DIR: policyDir,
       AIRLOCK_DATABASE_URL: adminUrl(storeDb),
       AIRLOCK_MASTER_KEY: randomBytes(32).toString("base64"),
+      ...opts.env,
     },
+    ...(opts.apiPort ? { apiPort: opts.apiPort } : {}),
   });
   if (!gw.pgPort) throw new Error("the gateway did not report a Postgres front door port");
   const agent = await startAgent(gw, `agent-${suffix}`);

@@ -99,9 +99,10 @@ export interface GatewayProc extends Proc {
 }
 
 /** Starts `airlock gateway` on free ports; resolves when /healthz answers. */
-export async function startGateway(opts: { dataDir?: string; env?: Record<string, string | undefined> } = {}): Promise<GatewayProc> {
+export async function startGateway(opts: { dataDir?: string; env?: Record<string, string | undefined>; apiPort?: number } = {}): Promise<GatewayProc> {
   const dataDir = opts.dataDir ?? (await tempDir("airlock-gw-"));
-  const apiPort = await freePort();
+  // A fixed port when an identity provider must know the gateway's redirect URI before it starts.
+  const apiPort = opts.apiPort ?? (await freePort());
   const agentPort = await freePort();
   const p = startCli(["gateway", "--data-dir", dataDir], {
     AIRLOCK_API_LISTEN: `127.0.0.1:${apiPort}`,

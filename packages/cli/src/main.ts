@@ -5,6 +5,8 @@ import { ApiError } from "./client.js";
 import { parseDuration } from "./output.js";
 import { registerAdmin } from "./commands/admin.js";
 import { registerUser } from "./commands/user.js";
+import { registerLogin } from "./commands/login.js";
+import { registerIdentity } from "./commands/identity.js";
 
 const program = new Command("airlock")
   .description("Airlock: an access gateway between people, CI jobs and AI agents and your infrastructure")
@@ -48,12 +50,25 @@ program
   .option("--agent-port <port>", "agent tunnel port", "8443")
   .option("--demo-port <port>", "demo Postgres port (0 picks one)", "0")
   .option("--pg-port <port>", "Postgres front door port (0 picks one)", "15432")
-  .action(async (o: { dataDir: string; apiPort: string; agentPort: string; demoPort: string; pgPort: string }) =>
-    (await import("./dev/dev.js")).runDev({ dataDir: o.dataDir, apiPort: Number(o.apiPort), agentPort: Number(o.agentPort), demoPort: Number(o.demoPort), pgPort: Number(o.pgPort) }),
+  .option("--issuer <url>", "sign people in through this OpenID provider (register redirect URI API_URL/api/v1/auth/oidc/callback)")
+  .option("--client-id <id>", "the gateway's client id at --issuer")
+  .option("--client-secret <secret>", "its client secret (env AIRLOCK_OIDC_CLIENT_SECRET)")
+  .option("--groups-claim <claim>", "claim carrying the user's groups", "groups")
+  .option("--audience <aud>", "also accept the issuer's client-credentials JWTs with this audience")
+  .option("--admin-group <group>", "IdP group whose members are Airlock admins (repeat)", (v: string, p: string[]) => [...p, v], [] as string[])
+  .action(
+    async (o: { dataDir: string; apiPort: string; agentPort: string; demoPort: string; pgPort: string; issuer?: string; clientId?: string; clientSecret?: string; groupsClaim: string; audience?: string; adminGroup: string[] }) => {
+      if (o.issuer && !o.clientId) throw new Error("--issuer needs --client-id");
+      const secret = o.clientSecret ?? process.env.AIRLOCK_OIDC_CLIENT_SECRET;
+      const oidc = o.issuer ? { issuer: o.issuer, clientId: o.clientId!, ...(secret ? { clientSecret: secret } : {}), groupsClaim: o.groupsClaim, ...(o.audience ? { audience: o.audience } : {}), adminGroups: o.adminGroup } : undefined;
+      await (await import("./dev/dev.js")).runDev({ dataDir: o.dataDir, apiPort: Number(o.apiPort), agentPort: Number(o.agentPort), demoPort: Number(o.demoPort), pgPort: Number(o.pgPort), ...(oidc ? { oidc } : {}) });
+    },
   );
 
 registerAdmin(program);
 registerUser(program);
+registerLogin(program);
+registerIdentity(program);
 (await import("./commands/policy.js")).registerPolicy(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

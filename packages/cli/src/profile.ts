@@ -6,6 +6,9 @@ import { dirname, join } from "node:path";
 export interface Profile {
   gateway: string;
   token: string;
+  /** From a browser/device sign-in: renews the token shortly before it expires. */
+  refreshToken?: string;
+  expiresAt?: string;
 }
 
 export function profilePath(env = process.env): string {
@@ -30,9 +33,10 @@ export async function saveProfile(p: Profile, env = process.env): Promise<string
 
 /** Flags, then AIRLOCK_URL / AIRLOCK_TOKEN, then the saved profile. */
 export async function resolveTarget(flags: { gateway?: string; token?: string }, env = process.env): Promise<{ gateway?: string; token?: string }> {
-  const profile = flags.gateway && flags.token ? null : await loadProfile(env);
+  let profile = flags.gateway && flags.token ? null : await loadProfile(env);
+  if (profile?.refreshToken && !flags.token && !env.AIRLOCK_TOKEN) profile = await (await import("./commands/login.js")).refreshIfNeeded(profile);
   const gateway = (flags.gateway ?? env.AIRLOCK_URL ?? profile?.gateway)?.replace(/\/$/, "");
   // The saved token belongs to the saved gateway: never send it to another one.
   const profileToken = profile && gateway === profile.gateway.replace(/\/$/, "") ? profile.token : undefined;
-  return { gateway, token: flags.token ?? env.AIRLOCK_TOKEN ?? profileToken };
+  return { gateway, token: flags.token ?? env.AIRLOCK_TOKEN ?? (profileToken || undefined) };
 }

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { AirlockError } from "@airlock/shared";
+import { IDENTITY_DEFAULTS, identityFromEnv, IdentityConfigSchema, normalizeIdentity } from "./identity/config.js";
 
 /**
  * The gateway's whole configuration, validated in this one place. Sources, in
@@ -53,6 +54,8 @@ export const GatewayConfigSchema = Type.Object({
     /** Accept clients without TLS (the token is then sent in clear). Off unless set. */
     allowPlaintext: Type.Boolean(),
   }),
+  /** People's sign-in (OIDC, SAML), machine JWT issuers, role mappings, token lifetimes, API keys. */
+  identity: IdentityConfigSchema,
   /** Statement records: wait for the store's WAL flush before forwarding (PostgreSQL store). */
   recordSyncCommit: Type.Boolean(),
   policy: Type.Object({
@@ -99,6 +102,7 @@ function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
     },
     policy: { dir: env.AIRLOCK_POLICY_DIR || undefined, pollMs: int(env.AIRLOCK_POLICY_POLL_MS) },
     recordSyncCommit: env.AIRLOCK_RECORD_SYNC_COMMIT === undefined ? undefined : env.AIRLOCK_RECORD_SYNC_COMMIT === "true",
+    identity: identityFromEnv(env),
   };
 }
 
@@ -112,6 +116,7 @@ const DEFAULTS: GatewayConfig = {
   postgres: { enabled: true, host: "0.0.0.0", port: 15432, allowPlaintext: false },
   policy: { pollMs: 2_000 },
   recordSyncCommit: false,
+  identity: IDENTITY_DEFAULTS,
 };
 
 function merge<T>(base: T, ...layers: unknown[]): T {
@@ -129,10 +134,12 @@ function merge<T>(base: T, ...layers: unknown[]): T {
 
 /** Builds and validates the configuration; every problem is reported at once. */
 export function loadConfig(overrides: GatewayConfigInput = {}, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const cfg = merge(DEFAULTS, fromEnv(env), overrides);
+  // Value.Default fills the defaults declared in the schema (identity providers' optional fields).
+  const cfg = Value.Default(GatewayConfigSchema, merge(DEFAULTS, fromEnv(env), overrides)) as GatewayConfig;
   const problems = [...Value.Errors(GatewayConfigSchema, cfg)].map((e) => `${e.path || "/"}: ${e.message}`);
   if (cfg.tunnel.keepaliveTimeoutMs <= cfg.tunnel.keepaliveIntervalMs) problems.push("/tunnel/keepaliveTimeoutMs: must exceed keepaliveIntervalMs");
   if (cfg.tokens.defaultTtlSeconds > cfg.tokens.maxTtlSeconds) problems.push("/tokens/defaultTtlSeconds: must not exceed maxTtlSeconds");
+  if (!problems.length) cfg.identity = normalizeIdentity(cfg.identity, problems);
   if (problems.length) throw new AirlockError("CONFIG_INVALID", `invalid gateway configuration:\n  ${problems.join("\n  ")}`);
   return { ...cfg, dataDir: resolve(cfg.dataDir) };
 }

@@ -15,6 +15,15 @@ import { metaRoutes } from "./api/routes-meta.js";
 import { sessionRoutes } from "./api/routes-sessions.js";
 import { policyRoutes } from "./api/routes-policies.js";
 import { tokenRoutes } from "./api/routes-tokens.js";
+import { authRoutes } from "./api/routes-auth.js";
+import { identityRoutes } from "./api/routes-identity.js";
+import { AuthEventLog } from "./identity/events.js";
+import { LoginService } from "./identity/logins.js";
+import { OidcClient } from "./identity/oidc/client.js";
+import { ServiceAccountService } from "./identity/service-accounts.js";
+import { UserService } from "./identity/users.js";
+import { IdentityService } from "./identity/verify.js";
+import { startRevocationSweep } from "./sessions/sweep.js";
 import { AccessTokenService } from "./auth/access-tokens.js";
 import type { GatewayConfig } from "./config.js";
 import { ConnectionService, type ConnectionView } from "./connections/service.js";
@@ -47,6 +56,11 @@ export interface Gateway {
   agents: AgentService;
   connections: ConnectionService;
   tokens: AccessTokenService;
+  identity: IdentityService;
+  logins: LoginService;
+  serviceAccounts: ServiceAccountService;
+  users: UserService;
+  authEvents: AuthEventLog;
   sessions: SessionRecorder;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pino logger, TypeBox provider
   app: FastifyInstance<any, any, any, any, any>;
@@ -70,8 +84,31 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const registry = new AgentRegistry();
     const agents = new AgentService(store, registry, logger.child({ component: "agents" }), config.tokens.enrollmentTtlSeconds);
     const connections = new ConnectionService(store, keyring);
-    const tokens = new AccessTokenService(store, config.tokens);
+    const tokens = new AccessTokenService(store, { ...config.tokens, apiKeys: config.identity.apiKeys });
     const sessions = new SessionRecorder(store, logger.child({ component: "sessions" }));
+    const authEvents = new AuthEventLog(store, logger.child({ component: "identity" }));
+    cleanup.unshift(() => authEvents.flush());
+    const users = new UserService(store, tokens);
+    const serviceAccounts = new ServiceAccountService(store, tokens, config.tokens);
+    const identity = new IdentityService({ tokens, serviceAccounts, events: authEvents, config: config.identity, log: logger.child({ component: "identity" }) });
+    // Known once the API listens (port 0 in tests); sign-in needs it for redirect URIs.
+    let publicUrl = config.api.publicUrl ?? "";
+    const oidcClients = new Map(config.identity.oidc.map((p) => [p.name, new OidcClient(p, () => `${publicUrl}/api/v1/auth/oidc/callback`)]));
+    const logins = new LoginService({
+      store,
+      keyring,
+      tokens,
+      users,
+      events: authEvents,
+      config: config.identity,
+      defaultTtlSeconds: config.tokens.defaultTtlSeconds,
+      oidc: oidcClients,
+      saml: config.identity.saml,
+      publicUrl: () => publicUrl,
+      log: logger.child({ component: "identity" }),
+    });
+    const stopSweep = startRevocationSweep({ tokens, sessions, intervalMs: 2_000, log: logger.child({ component: "sessions" }) });
+    cleanup.unshift(async () => stopSweep());
     const statements = new StatementLog(store, logger.child({ component: "statements" }), { sql: store.sql });
     cleanup.unshift(() => statements.close());
     const [policies] = await Promise.all([
@@ -122,7 +159,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
       },
     });
-    await app.register(authPlugin, { tokens });
+    await app.register(authPlugin, { identity });
     await app.register(metaRoutes, { caPem: tls?.caPem ?? null, ready: () => ready });
     app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
     const runDeps = { connections, sessions, registry, log: logger.child({ component: "sessions" }) };
@@ -138,7 +175,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       async (v1) => {
         await v1.register(agentRoutes, { agents, agentEndpoint: () => ({ address: agentAddress, caPin: tls?.caFingerprint ?? null }) });
         await v1.register(connectionRoutes, { connections });
-        await v1.register(tokenRoutes, { tokens, sessions });
+        await v1.register(tokenRoutes, { tokens, sessions, events: authEvents });
+        await v1.register(authRoutes, { logins, events: authEvents, serviceAccounts, sessions });
+        await v1.register(identityRoutes, { tokens, users, serviceAccounts, events: authEvents, identity, sessions });
         await v1.register(sessionRoutes, { sessions, statements });
         await v1.register(policyRoutes, { policies });
         await v1.register(connectRoutes, { deps: runDeps, postgres: postgresDeps, clientStallTimeoutMs: config.connect.clientStallTimeoutMs });
@@ -152,7 +191,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         port: config.postgres.port,
         tls: createSecureContext({ cert: gatewayTls.certPem + gatewayTls.caPem, key: gatewayTls.keyPem }),
         allowPlaintext: config.postgres.allowPlaintext,
-        tokens,
+        identity,
         run: runDeps,
         engine: postgresDeps,
         cancels,
@@ -165,6 +204,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const addr = app.server.address();
     const apiPort = typeof addr === "object" && addr ? addr.port : config.api.port;
     const apiUrl = config.api.publicUrl ?? `http://${fmtHost(reachable(config.api.host))}:${apiPort}`;
+    publicUrl = apiUrl.replace(/\/$/, "");
     ready = true;
     logger.info({ api: apiUrl, agents: agentAddress, postgres: postgresPort, store: store.kind, version: AIRLOCK_VERSION }, "gateway ready");
 
@@ -183,6 +223,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       agents,
       connections,
       tokens,
+      identity,
+      logins,
+      serviceAccounts,
+      users,
+      authEvents,
       sessions,
       app,
       async stop() {

@@ -3,7 +3,7 @@ import { onShutdown } from "@airlock/shared";
 import { ApiClient } from "../client.js";
 import { apiFor, globals, print } from "../context.js";
 import { ago, table } from "../output.js";
-import { resolveTarget, saveProfile } from "../profile.js";
+import { resolveTarget } from "../profile.js";
 import { listenAndForward } from "../tunnel-client.js";
 
 type Session = {
@@ -91,26 +91,6 @@ function oneLine(text: string, max: number): string {
 }
 
 export function registerUser(program: Command): void {
-  program
-    .command("login")
-    .description("save the gateway URL and an access token as your profile")
-    .argument("[gateway]", "gateway API URL, e.g. https://airlock.example.com")
-    .action(async (gateway: string | undefined, _o, cmd: Command) => {
-      const g = globals(cmd);
-      const t = await resolveTarget({ gateway: gateway ?? g.gateway, token: g.token });
-      if (!t.gateway || !t.token) throw new Error("usage: airlock login GATEWAY_URL --token TOKEN (until OIDC sign-in lands, tokens come from `airlock tokens create`)");
-      const who = await new ApiClient(t.gateway, t.token).get<{ subject: string; roles: string[]; expiresAt: string }>("/api/v1/whoami");
-      const file = await saveProfile({ gateway: t.gateway, token: t.token });
-      print(cmd, { ...who, profile: file }, () => `Logged in to ${t.gateway} as ${who.subject} (${who.roles.join(", ")}); token expires ${who.expiresAt}.\nProfile saved to ${file}\n`);
-    });
-
-  program
-    .command("whoami")
-    .action(async (_o, cmd: Command) => {
-      const who = await (await apiFor(cmd)).get<{ subject: string; kind: string; roles: string[]; groups: string[]; expiresAt: string }>("/api/v1/whoami");
-      print(cmd, who, () => `subject:  ${who.subject}\nkind:     ${who.kind}\nroles:    ${who.roles.join(", ")}\ngroups:   ${who.groups.join(", ") || "(none)"}\nexpires:  ${who.expiresAt}\n`);
-    });
-
   program
     .command("connect <connection>")
     .description("open a local port that tunnels to a connection through the gateway")

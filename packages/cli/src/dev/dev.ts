@@ -13,6 +13,8 @@ export interface DevOptions {
   demoPort: number;
   /** Postgres front door port (default 15432). */
   pgPort?: number;
+  /** Sign in through a real OpenID provider instead of (as well as) the built-in dev identities. */
+  oidc?: { issuer: string; clientId: string; clientSecret?: string; groupsClaim?: string; audience?: string; adminGroups?: string[] };
 }
 
 /** The demo policy bundle shipped with the CLI (packages/cli/policies/demo). */
@@ -48,7 +50,24 @@ export async function runDev(o: DevOptions): Promise<void> {
           api: { host: "127.0.0.1", port: o.apiPort },
           agents: { host: "127.0.0.1", port: o.agentPort },
           postgres: { host: "127.0.0.1", port: o.pgPort ?? 15432 },
-        },
+          ...(o.oidc
+            ? {
+                identity: {
+                  oidc: [
+                    {
+                      name: "oidc",
+                      issuer: o.oidc.issuer,
+                      clientId: o.oidc.clientId,
+                      ...(o.oidc.clientSecret ? { clientSecret: o.oidc.clientSecret } : {}),
+                      ...(o.oidc.groupsClaim ? { groupsClaim: o.oidc.groupsClaim } : {}),
+                      ...(o.oidc.audience ? { audience: o.oidc.audience } : {}),
+                    },
+                  ],
+                  roleMappings: (o.oidc.adminGroups ?? []).map((group) => ({ group, roles: ["admin" as const] })),
+                },
+              }
+            : {}),
+        } as Parameters<typeof loadConfig>[0],
         {},
       ),
       logger,
@@ -81,8 +100,8 @@ export async function runDev(o: DevOptions): Promise<void> {
     // whatever was applied since, so `airlock policy apply` survives a restart.
     if (gw.policies.current().version === null) await gw.policies.apply(await readBundleDir(DEMO_POLICIES), "airlock dev");
 
-    const admin = await gw.tokens.mint({ subject: "dev-admin", roles: ["admin"], groups: ["dba"], ttlSeconds: gw.config.tokens.maxTtlSeconds, description: "airlock dev" });
-    const dev = await gw.tokens.mint({ subject: "dev", roles: ["user"], groups: ["developers"], ttlSeconds: gw.config.tokens.maxTtlSeconds, description: "airlock dev: demo user" });
+    const admin = await gw.tokens.mint({ subject: "dev-admin", roles: ["admin"], groups: ["dba"], ttlSeconds: gw.config.tokens.maxTtlSeconds, method: "dev", description: "airlock dev" });
+    const dev = await gw.tokens.mint({ subject: "dev", roles: ["user"], groups: ["developers"], ttlSeconds: gw.config.tokens.maxTtlSeconds, method: "dev", description: "airlock dev: demo user" });
     const postgresUrl = gw.postgresPort ? `postgresql://dev:${dev.token}@127.0.0.1:${gw.postgresPort}/demo-pg?sslmode=require` : null;
     const info = {
       apiUrl: gw.apiUrl,
@@ -103,6 +122,7 @@ export async function runDev(o: DevOptions): Promise<void> {
         `Postgres front door (guardrails + masking + recording):`,
         `      psql "$(node -p "require('${join(dataDir, "dev.json")}').postgresUrl")" -c "select * from customers limit 5"`,
         `      … then try: delete from customers;   drop table customers;   (both denied)`,
+        ...(o.oidc ? [`Sign in through ${o.oidc.issuer}:  airlock login ${gw.apiUrl}   (or --device)`] : [`Built-in dev identities: dev-admin (admin, group dba) and dev (user, group developers); --issuer URL --client-id ID signs people in through an OpenID provider.`]),
         `ready`,
         "",
       ].join("\n"),

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { AirlockError } from "@airlock/shared";
-import type { AccessTokenService } from "../auth/access-tokens.js";
 import type { Principal } from "../auth/principal.js";
+import type { IdentityService } from "../identity/verify.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -15,7 +15,7 @@ declare module "fastify" {
 }
 
 export interface AuthPluginOptions {
-  tokens: AccessTokenService;
+  identity: IdentityService;
 }
 
 /** Pulls the bearer token from Authorization (or, for browsers' WebSockets, a subprotocol). */
@@ -30,7 +30,8 @@ export const authPlugin = fp<AuthPluginOptions>(async (app: FastifyInstance, opt
   app.decorateRequest("principal", null);
   app.addHook("onRequest", async (req) => {
     if (req.routeOptions.config?.public) return;
-    req.principal = await opts.tokens.verify(bearer(req));
+    const via = req.headers.upgrade?.toLowerCase() === "websocket" ? "websocket" : "rest";
+    req.principal = await opts.identity.verify(bearer(req), { via, clientAddr: req.ip });
   });
 });
 

@@ -20,7 +20,8 @@ export function installProblemHandler(app: FastifyInstance<any, any, any, any, a
       err = new AirlockError("INTERNAL", "internal error; see the gateway log", { cause: error });
     }
     if (err.status >= 500 && err.code !== "INTERNAL") req.log.warn({ code: err.code, err: err.message }, "request failed");
-    if (err.status === 401) req.log.info({ code: err.code, reason: err.message, ip: req.ip, url: req.url }, "authentication rejected");
+    // The query is left out: sign-in callbacks carry authorization codes and state there.
+    if (err.status === 401) req.log.info({ code: err.code, reason: err.message, ip: req.ip, url: req.url.split("?")[0] }, "authentication rejected");
     void reply
       .status(err.status)
       .type("application/problem+json")

@@ -24,12 +24,25 @@ export const metaRoutes: FastifyPluginAsyncTypebox<MetaRoutesOptions> = async (a
     {
       schema: {
         tags: ["meta"],
-        response: { 200: Type.Object({ subject: Type.String(), kind: Type.String(), roles: Type.Array(Type.String()), groups: Type.Array(Type.String()), expiresAt: Type.String() }) },
+        summary: "Who the caller is: identity, how it was established, groups, roles, expiry, connection scope",
+        response: {
+          200: Type.Object({
+            subject: Type.String(),
+            kind: Type.String(),
+            method: Type.String(),
+            provider: Type.Union([Type.String(), Type.Null()]),
+            roles: Type.Array(Type.String()),
+            groups: Type.Array(Type.String()),
+            connections: Type.Union([Type.Array(Type.String()), Type.Null()]),
+            tokenId: Type.Union([Type.String(), Type.Null()]),
+            expiresAt: Type.String(),
+          }),
+        },
       },
     },
     async (req) => {
       const p = principalOf(req);
-      return { subject: p.subject, kind: p.kind, roles: p.roles, groups: p.groups, expiresAt: p.expiresAt.toISOString() };
+      return { subject: p.subject, kind: p.kind, method: p.method, provider: p.provider ?? null, roles: p.roles, groups: p.groups, connections: p.connections ?? null, tokenId: p.tokenId, expiresAt: p.expiresAt.toISOString() };
     },
   );
 };

@@ -15,6 +15,7 @@ import type { Role } from "../auth/principal.js";
 import { PolicyService } from "../policy/service.js";
 import { openStore, type Store } from "../store/index.js";
 import { authPlugin } from "./auth.js";
+import { tokenOnlyIdentity } from "../identity/verify.js";
 import { installProblemHandler } from "./problem.js";
 import { policyRoutes } from "./routes-policies.js";
 
@@ -38,7 +39,7 @@ beforeAll(async () => {
   // Same options as server.ts where they matter: body limit and no silent stripping.
   const a = Fastify({ logger: false, bodyLimit: 1024 * 1024, ajv: { customOptions: { removeAdditional: false } } }).withTypeProvider<TypeBoxTypeProvider>();
   installProblemHandler(a);
-  await a.register(authPlugin, { tokens: access });
+  await a.register(authPlugin, { identity: await tokenOnlyIdentity(store, access, logger) });
   await a.register(async (v1) => v1.register(policyRoutes, { policies }), { prefix: "/api/v1" });
   // Listening too, for the CLI; inject works either way.
   await a.listen({ host: "127.0.0.1", port: 0 });

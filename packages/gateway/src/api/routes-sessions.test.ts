@@ -17,6 +17,7 @@ import { SessionRecorder } from "../sessions/recorder.js";
 import { StatementLog, type StatementStart } from "../sessions/statements.js";
 import { openStore, type Store } from "../store/index.js";
 import { authPlugin } from "./auth.js";
+import { tokenOnlyIdentity } from "../identity/verify.js";
 import { installProblemHandler } from "./problem.js";
 import { sessionRoutes, type SessionRoutesOptions } from "./routes-sessions.js";
 
@@ -39,7 +40,7 @@ let bigSession: string;
 async function makeApp(opts: SessionRoutesOptions): Promise<FastifyInstance> {
   const a = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
   installProblemHandler(a);
-  await a.register(authPlugin, { tokens });
+  await a.register(authPlugin, { identity: await tokenOnlyIdentity(store, tokens, logger) });
   await a.register(async (v1) => v1.register(sessionRoutes, opts), { prefix: "/api/v1" });
   await a.ready();
   return a as unknown as FastifyInstance;

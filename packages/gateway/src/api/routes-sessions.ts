@@ -54,6 +54,8 @@ function view(r: Row) {
   return {
     id: r.id,
     subject: r.subject,
+    subjectKind: r.subjectKind,
+    authMethod: r.authMethod,
     connectionName: r.connectionName,
     protocol: r.protocol,
     agent: r.agent?.name ?? null,

@@ -3,6 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { AirlockError } from "@airlock/shared";
 import type { AccessTokenService } from "../auth/access-tokens.js";
 import { hasRole, requireRole, ROLES, type Role } from "../auth/principal.js";
+import type { AuthEventLog } from "../identity/events.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
 import { principalOf } from "./auth.js";
 import { IdParam, TokenView } from "./schemas.js";
@@ -10,11 +11,12 @@ import { IdParam, TokenView } from "./schemas.js";
 export interface TokenRoutesOptions {
   tokens: AccessTokenService;
   sessions: SessionRecorder;
+  events: AuthEventLog;
 }
 
 const Roles = Type.Array(Type.Union(ROLES.map((r) => Type.Literal(r))), { minItems: 1 });
 
-export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async (app, { tokens, sessions }) => {
+export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async (app, { tokens, sessions, events }) => {
   app.post(
     "/tokens",
     {
@@ -40,6 +42,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
       requireRole(p, "admin");
       const roles = (req.body.roles ?? ["user"]) as Role[];
       const r = await tokens.mint({ ...req.body, roles, createdBy: p.subject });
+      await events.record({ type: "token", outcome: "ok", subject: req.body.subject, via: "admin", reason: `minted by ${p.subject}`, clientAddr: req.ip, tokenId: r.id });
       reply.status(201);
       return { id: r.id, token: r.token, subject: req.body.subject, roles, groups: req.body.groups ?? [], expiresAt: r.expiresAt.toISOString() };
     },
@@ -69,7 +72,8 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
       const p = principalOf(req);
       const owned = (await tokens.list({ subject: p.subject, includeExpired: true })).some((t) => t.id === req.params.id);
       if (!owned) requireRole(p, "admin");
-      await tokens.revoke(req.params.id);
+      const { subject } = await tokens.revoke(req.params.id);
+      await events.record({ type: "revoke", outcome: "ok", subject, via: "rest", reason: `revoked by ${p.subject}`, clientAddr: req.ip, tokenId: req.params.id });
       const sessionsCut = sessions.abortByToken(req.params.id, new AirlockError("TOKEN_REVOKED", "the access token of this session was revoked"));
       return { id: req.params.id, sessionsCut };
     },

@@ -89,6 +89,10 @@ export const TokenView = Type.Object({
 export const SessionView = Type.Object({
   id: Type.String(),
   subject: Type.String(),
+  /** user | service */
+  subjectKind: Type.String(),
+  /** How the identity was established: oidc, device, saml, jwt, service, api_key, admin, dev. */
+  authMethod: Nullable(Type.String()),
   connectionName: Type.String(),
   protocol: Type.String(),
   agent: Nullable(Type.String()),

@@ -10,8 +10,12 @@
 //   the whole token and a lookup is a single indexed equality query.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-export const TOKEN_KINDS = ["at", "enr", "ak"] as const;
-/** `at` access token, `enr` agent enrollment token, `ak` agent key. */
+export const TOKEN_KINDS = ["at", "enr", "ak", "key", "rt", "lc", "dc"] as const;
+/**
+ * `at` access token, `enr` agent enrollment token, `ak` agent key, `key` API
+ * key, `rt` refresh token, `lc` one-time login code (browser sign-in → CLI),
+ * `dc` device sign-in handle.
+ */
 export type TokenKind = (typeof TOKEN_KINDS)[number];
 
 export interface ParsedToken {
@@ -29,7 +33,7 @@ const MAX_TOKEN_LENGTH = PREFIX.length + 3 + 1 + SECRET_CHARS;
 // The 43rd character carries only 4 data bits (32 bytes = 256 bits = 42*6 + 4),
 // so in canonical base64url its low 2 bits are zero. Requiring that means every
 // secret has exactly one accepted spelling.
-const TOKEN_RE = /^alk_(at|enr|ak)_([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/;
+const TOKEN_RE = /^alk_(at|enr|ak|key|rt|lc|dc)_([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/;
 
 export function isTokenKind(kind: string): kind is TokenKind {
   return (TOKEN_KINDS as readonly string[]).includes(kind);

@@ -1,5 +1,5 @@
 import { AirlockError, type Logger, type RelayResult } from "@airlock/shared";
-import { requireRole, type Principal } from "../auth/principal.js";
+import { requireConnection, requireRole, type Principal } from "../auth/principal.js";
 import type { ConnectionService } from "../connections/service.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
 import type { AgentRegistry } from "../tunnel/registry.js";
@@ -36,13 +36,14 @@ export async function runSession(
   const { sessions } = deps;
   // The engine may depend on the connection's type (the WebSocket path serves every type).
   let engine = typeof engineOf === "function" ? null : engineOf;
-  const base = { subject: req.principal.subject, tokenId: req.principal.tokenId, connectionName: req.connectionName, protocol: engine?.protocol ?? "unknown", clientAddr: req.clientAddr };
+  const base = { subject: req.principal.subject, subjectKind: req.principal.kind, authMethod: req.principal.method, tokenId: req.principal.tokenId, connectionName: req.connectionName, protocol: engine?.protocol ?? "unknown", clientAddr: req.clientAddr };
   let sessionId: string | null = null;
   let result: RelayResult = { bytesUp: 0, bytesDown: 0 };
   let log = deps.log.child({ subject: req.principal.subject, connection: req.connectionName });
   try {
     // Decide everything that needs no target first, so the record is one write.
     requireRole(req.principal, "user");
+    requireConnection(req.principal, req.connectionName);
     const connection = await deps.connections.resolve(req.connectionName);
     if (!engine) engine = (engineOf as (t: string) => Engine)(connection.type);
     base.protocol = engine.protocol;
@@ -71,6 +72,7 @@ export async function runSession(
     });
     sessions.track(sessionId, {
       tokenId: req.principal.tokenId,
+      subject: req.principal.subject,
       abort: (err) => {
         client.sendError(err);
         upstream.destroy(err);

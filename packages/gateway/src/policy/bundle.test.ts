@@ -232,7 +232,7 @@ describe("the demo bundle on real SQL (analyser + guard)", () => {
     const c = await compileBundle(await readBundleDir(DEMO));
     if (!c.ok) throw new Error(c.errors.map(formatPolicyError).join("\n"));
     const scope = (groups: string[]) => ({
-      principal: { subject: "dev", kind: "user" as const, roles: [], groups, tokenId: "t", expiresAt: new Date() },
+      principal: { subject: "dev", kind: "user" as const, roles: [], groups, tokenId: "t", expiresAt: new Date(), method: "admin" as const },
       connection: { name: "demo-pg", type: "postgres", labels: { env: "demo" } },
       database: "postgres",
       clientAddr: "127.0.0.1",

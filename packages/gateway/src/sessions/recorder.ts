@@ -6,6 +6,10 @@ export type SessionOutcome = "active" | "ok" | "failed" | "denied";
 
 export interface SessionStart {
   subject: string;
+  /** user | service: records keep people and machines apart. */
+  subjectKind?: string;
+  /** How the identity was established (oidc, saml, jwt, api_key, service, admin, …). */
+  authMethod?: string | null;
   tokenId: string | null;
   connectionId: string | null;
   agentId: string | null;
@@ -24,6 +28,7 @@ export interface SessionEnd {
 /** A live session: what revocation needs to find and cut it. */
 interface Live {
   tokenId: string | null;
+  subject?: string;
   abort: (err: AirlockError) => void;
 }
 
@@ -46,8 +51,8 @@ export class SessionRecorder {
       // per-query planning cost showed up as serialized setup time under bursts.
       const id = randomUUID();
       await this.store.prisma.$executeRaw`
-        INSERT INTO sessions (id, subject, token_id, connection_id, connection_name, protocol, agent_id, client_addr, outcome)
-        VALUES (${id}::uuid, ${s.subject}, ${s.tokenId}::uuid, ${s.connectionId}::uuid, ${s.connectionName}, ${s.protocol}, ${s.agentId}::uuid, ${s.clientAddr}, 'active')`;
+        INSERT INTO sessions (id, subject, subject_kind, auth_method, token_id, connection_id, connection_name, protocol, agent_id, client_addr, outcome)
+        VALUES (${id}::uuid, ${s.subject}, ${s.subjectKind ?? "user"}, ${s.authMethod ?? null}, ${s.tokenId}::uuid, ${s.connectionId}::uuid, ${s.connectionName}, ${s.protocol}, ${s.agentId}::uuid, ${s.clientAddr}, 'active')`;
       return id;
     } catch (err) {
       throw new AirlockError("STORE_UNAVAILABLE", "cannot record the session, so it is not started", { cause: err });
@@ -82,6 +87,20 @@ export class SessionRecorder {
     let n = 0;
     for (const l of this.live.values()) if (l.tokenId === tokenId) (l.abort(err), n++);
     return n;
+  }
+
+  /** Cuts every live session of an identity (user deleted, service account revoked). */
+  abortBySubject(subject: string, err: AirlockError): number {
+    let n = 0;
+    for (const l of this.live.values()) if (l.subject === subject) (l.abort(err), n++);
+    return n;
+  }
+
+  /** Token ids of live sessions (the revocation sweep checks them against the store). */
+  liveTokenIds(): string[] {
+    const ids = new Set<string>();
+    for (const l of this.live.values()) if (l.tokenId) ids.add(l.tokenId);
+    return [...ids];
   }
 
   /** Marks sessions a crashed embedded gateway left open; only safe with a single gateway process. */

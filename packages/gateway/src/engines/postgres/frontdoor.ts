@@ -7,7 +7,7 @@ import net from "node:net";
 import type tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { AirlockError, type Logger } from "@airlock/shared";
-import type { AccessTokenService } from "../../auth/access-tokens.js";
+import type { IdentityService } from "../../identity/verify.js";
 import type { ClientConn } from "../engine.js";
 import { runSession, type RunDeps } from "../run.js";
 import type { CancelRegistry } from "./cancel.js";
@@ -22,7 +22,8 @@ export interface FrontDoorOptions {
   /** Server certificate for SSLRequest; null refuses TLS (then only allowPlaintext clients get in). */
   tls: tls.SecureContext | null;
   allowPlaintext: boolean;
-  tokens: AccessTokenService;
+  /** The same credential check as the REST API: gateway tokens, API keys, trusted IdP JWTs. */
+  identity: IdentityService;
   run: RunDeps;
   engine: PostgresEngineDeps;
   cancels: CancelRegistry;
@@ -96,9 +97,9 @@ export class PostgresFrontDoor {
       const pw = await readNext(stream, reader);
       reader.setAuthResponseKind(undefined);
       if (pw.type !== "PasswordMessage") throw new PgFatal("08P01", `expected a password message, got ${pw.type}`);
-      const principal = await this.o.tokens.verify(pw.password).catch((err: unknown) => {
+      const principal = await this.o.identity.verify(pw.password, { via: "postgres", clientAddr: socket.remoteAddress?.replace(/^::ffff:/, "") ?? null }).catch((err: unknown) => {
         const e = AirlockError.from(err);
-        throw new PgFatal(e.code === "STORE_UNAVAILABLE" ? "58000" : "28P01", `password authentication failed: ${e.message}`, "Use an Airlock access token as the password (airlock tokens create, or airlock login).");
+        throw new PgFatal(e.code === "STORE_UNAVAILABLE" ? "58000" : "28P01", `password authentication failed: ${e.message}`, "Use an Airlock access token (airlock login, airlock tokens create), a service account token or a trusted IdP's JWT as the password.");
       });
       const dbParam = startup.params.database ?? "";
       const slash = dbParam.indexOf("/");

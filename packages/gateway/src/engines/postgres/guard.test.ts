@@ -27,7 +27,7 @@ forbid (principal, action, resource) when { !context.statement.risky.isEmpty() }
 
 let engine: PolicyEngine;
 const scope: GuardScope = {
-  principal: { subject: "alice", kind: "user", roles: ["user"], groups: ["developers"], tokenId: "t", expiresAt: new Date(Date.now() + 60_000) },
+  principal: { subject: "alice", kind: "user", roles: ["user"], groups: ["developers"], tokenId: "t", expiresAt: new Date(Date.now() + 60_000), method: "admin" },
   connection: { name: "pg", type: "postgres", labels: { env: "test" } },
   database: "app",
   clientAddr: "127.0.0.1",

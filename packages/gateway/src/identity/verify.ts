@@ -1,0 +1,130 @@
+import { AirlockError, type Logger } from "@airlock/shared";
+import { AccessTokenService } from "../auth/access-tokens.js";
+import { isRole, type Principal } from "../auth/principal.js";
+import type { IdentityConfig } from "./config.js";
+import type { AuthEventLog } from "./events.js";
+import { JwtVerifier, type JwtIssuerConfig, type VerifiedJwt } from "./jwt/verifier.js";
+import { groupsFromClaim, rolesForGroups } from "./roles.js";
+import type { ServiceAccountService } from "./service-accounts.js";
+
+export interface VerifyContext {
+  /** Where the credential came in: rest | websocket | postgres. */
+  via: string;
+  clientAddr?: string | null;
+}
+
+interface MachineIssuer {
+  subjectClaim: string;
+  groupsClaim: string;
+}
+
+/**
+ * How long a JWT-derived principal is reused before its service account
+ * binding is looked up again (revocation of a bound account reaches JWTs
+ * within this long; the JWT's own expiry always applies at once).
+ */
+const JWT_PRINCIPAL_CACHE_MS = 5_000;
+
+/**
+ * The one place every credential is checked, whatever door it came in by
+ * (REST, WebSocket, Postgres password, CLI): gateway access tokens and API
+ * keys, and JWTs from trusted issuers (machines' client-credentials tokens).
+ * Every refusal is recorded with its reason.
+ */
+export class IdentityService {
+  private readonly jwt: JwtVerifier | null;
+  private readonly machines = new Map<string, MachineIssuer>();
+  /**
+   * Keyed by the verifier's cached result object (the same object for every hit
+   * on one token), so the hot path never hashes or compares the token again.
+   */
+  private principals = new WeakMap<VerifiedJwt, { principal: Principal; until: number }>();
+  private readonly bindings = new Map<string, { sa: Awaited<ReturnType<ServiceAccountService["byExternalId"]>>; until: number }>();
+
+  constructor(
+    private readonly o: { tokens: AccessTokenService; serviceAccounts: ServiceAccountService; events: AuthEventLog; config: IdentityConfig; log: Logger },
+  ) {
+    const issuers: JwtIssuerConfig[] = [];
+    for (const p of o.config.oidc) {
+      if (!p.audience) continue;
+      issuers.push({ name: p.name, issuer: p.issuer, audience: p.audience, ...(p.jwksUri ? { jwksUri: p.jwksUri } : {}) });
+      this.machines.set(p.name, { subjectClaim: p.machineSubjectClaim, groupsClaim: p.groupsClaim });
+    }
+    for (const p of o.config.jwtIssuers) {
+      issuers.push({ name: p.name, issuer: p.issuer, audience: p.audience, ...(p.jwksUri ? { jwksUri: p.jwksUri } : {}) });
+      this.machines.set(p.name, { subjectClaim: p.machineSubjectClaim, groupsClaim: p.groupsClaim });
+    }
+    this.jwt = issuers.length ? new JwtVerifier(issuers) : null;
+  }
+
+  /** Resolves a credential to a principal or throws a 401-class AirlockError whose message says why (and records it). */
+  async verify(credential: string | undefined, ctx: VerifyContext): Promise<Principal> {
+    try {
+      if (!credential) throw new AirlockError("UNAUTHENTICATED", "no access token: pass --token, set AIRLOCK_TOKEN or run `airlock login`");
+      if (AccessTokenService.owns(credential)) return await this.o.tokens.verify(credential);
+      if (JwtVerifier.looksLikeJwt(credential)) {
+        if (!this.jwt) throw new AirlockError("TOKEN_ISSUER_UNKNOWN", "this gateway trusts no JWT issuer (configure identity.oidc[].audience or identity.jwtIssuers)");
+        return await this.fromJwt(credential);
+      }
+      throw new AirlockError("TOKEN_INVALID", "not an Airlock access token, API key or JWT");
+    } catch (err) {
+      const e = AirlockError.from(err);
+      if (e.status === 401 || e.code === "FEATURE_DISABLED") {
+        this.o.events.note({ type: "reject", outcome: "denied", via: ctx.via, code: e.code, reason: e.message, clientAddr: ctx.clientAddr ?? null });
+      }
+      throw e;
+    }
+  }
+
+  private async fromJwt(token: string): Promise<Principal> {
+    const v = await this.jwt!.verify(token);
+    const now = Date.now();
+    const hit = this.principals.get(v);
+    if (hit && hit.until > now) return hit.principal;
+    const m = this.machines.get(v.provider)!;
+    const sub = v.claims[m.subjectClaim];
+    if (typeof sub !== "string" || !sub) throw new AirlockError("TOKEN_INVALID", `token from ${v.provider} has no ${m.subjectClaim} claim`);
+    const externalId = `${v.provider}:${sub}`;
+    const sa = await this.binding(externalId, now);
+    let principal: Principal;
+    if (sa) {
+      if (sa.revokedAt) throw new AirlockError("IDENTITY_DISABLED", `service account ${sa.name} (bound to ${externalId}) was revoked at ${sa.revokedAt.toISOString()}`);
+      principal = { subject: sa.name, kind: "service", roles: sa.roles.filter(isRole), groups: sa.groups, connections: sa.connections, tokenId: null, expiresAt: v.expiresAt, method: "jwt", provider: v.provider };
+    } else {
+      const groups = groupsFromClaim(v.claims[m.groupsClaim]);
+      principal = { subject: externalId.slice(0, 256), kind: "service", roles: rolesForGroups(this.o.config, groups), groups, tokenId: null, expiresAt: v.expiresAt, method: "jwt", provider: v.provider };
+    }
+    this.principals.set(v, { principal, until: now + JWT_PRINCIPAL_CACHE_MS });
+    return principal;
+  }
+
+  /**
+   * The service account bound to a machine identity, remembered per identity
+   * for JWT_PRINCIPAL_CACHE_MS: a machine fetching a fresh token every few
+   * minutes must not cost a store lookup per token.
+   */
+  private async binding(externalId: string, now: number) {
+    const hit = this.bindings.get(externalId);
+    if (hit && hit.until > now) return hit.sa;
+    const sa = await this.o.serviceAccounts.byExternalId(externalId);
+    if (this.bindings.size >= 10_000) this.bindings.clear();
+    this.bindings.set(externalId, { sa, until: now + JWT_PRINCIPAL_CACHE_MS });
+    return sa;
+  }
+
+  /** After a service account or user changed: drop cached JWT principals for it. */
+  forget(subject: string): void {
+    this.bindings.clear();
+    // WeakMaps cannot be searched: drop them all (JWT principals are rebuilt from the verifier's cache in µs).
+    this.principals = new WeakMap();
+    this.o.tokens.forget((p) => p.subject === subject);
+  }
+}
+
+/** An IdentityService that knows gateway tokens only (no IdP): for tools and tests that need the auth plugin. */
+export async function tokenOnlyIdentity(store: import("../store/index.js").Store, tokens: AccessTokenService, log: Logger): Promise<IdentityService> {
+  const { ServiceAccountService } = await import("./service-accounts.js");
+  const { AuthEventLog } = await import("./events.js");
+  const { IDENTITY_DEFAULTS } = await import("./config.js");
+  return new IdentityService({ tokens, serviceAccounts: new ServiceAccountService(store, tokens, { defaultTtlSeconds: 3600, maxTtlSeconds: 86400 }), events: new AuthEventLog(store, log), config: IDENTITY_DEFAULTS, log });
+}
