@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { dirname, join } from "node:path";
 
@@ -28,6 +28,8 @@ export async function saveProfile(p: Profile, env = process.env): Promise<string
   const file = profilePath(env);
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   await writeFile(file, JSON.stringify(p, null, 2) + "\n", { mode: 0o600 });
+  // mode applies only when the file is created: an older, laxer profile is tightened (it now holds refresh tokens).
+  await chmod(file, 0o600);
   return file;
 }
 

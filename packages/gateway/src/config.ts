@@ -139,7 +139,7 @@ export function loadConfig(overrides: GatewayConfigInput = {}, env: NodeJS.Proce
   const problems = [...Value.Errors(GatewayConfigSchema, cfg)].map((e) => `${e.path || "/"}: ${e.message}`);
   if (cfg.tunnel.keepaliveTimeoutMs <= cfg.tunnel.keepaliveIntervalMs) problems.push("/tunnel/keepaliveTimeoutMs: must exceed keepaliveIntervalMs");
   if (cfg.tokens.defaultTtlSeconds > cfg.tokens.maxTtlSeconds) problems.push("/tokens/defaultTtlSeconds: must not exceed maxTtlSeconds");
-  if (!problems.length) cfg.identity = normalizeIdentity(cfg.identity, problems);
+  if (!problems.length) cfg.identity = normalizeIdentity(cfg.identity, problems, cfg.tokens.maxTtlSeconds);
   if (problems.length) throw new AirlockError("CONFIG_INVALID", `invalid gateway configuration:\n  ${problems.join("\n  ")}`);
   return { ...cfg, dataDir: resolve(cfg.dataDir) };
 }

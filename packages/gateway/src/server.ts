@@ -175,7 +175,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       async (v1) => {
         await v1.register(agentRoutes, { agents, agentEndpoint: () => ({ address: agentAddress, caPin: tls?.caFingerprint ?? null }) });
         await v1.register(connectionRoutes, { connections });
-        await v1.register(tokenRoutes, { tokens, sessions, events: authEvents });
+        await v1.register(tokenRoutes, { tokens, sessions, events: authEvents, serviceAccounts });
         await v1.register(authRoutes, { logins, events: authEvents, serviceAccounts, sessions });
         await v1.register(identityRoutes, { tokens, users, serviceAccounts, events: authEvents, identity, sessions });
         await v1.register(sessionRoutes, { sessions, statements });

@@ -24,6 +24,7 @@ export const ErrorCodes = {
   LOGIN_PENDING: { status: 400, message: "sign-in is not finished yet" },
   IDP_UNAVAILABLE: { status: 502, message: "the identity provider could not be reached" },
   FEATURE_DISABLED: { status: 403, message: "this feature is disabled on the gateway" },
+  RATE_LIMITED: { status: 429, message: "too many requests; slow down" },
   PERMISSION_DENIED: { status: 403, message: "permission denied" },
   // Agents and the tunnel
   ENROLLMENT_TOKEN_INVALID: { status: 401, message: "enrollment token is unknown" },

@@ -34,7 +34,8 @@ export function registerLogin(program: Command): void {
       const g = globals(cmd);
       const gateway = (gw ?? g.gateway ?? process.env.AIRLOCK_URL ?? (await loadProfile())?.gateway)?.replace(/\/$/, "");
       if (!gateway) throw new Error("usage: airlock login GATEWAY_URL [--provider NAME] [--device]");
-      const token = g.token ?? process.env.AIRLOCK_TOKEN;
+      // Only an explicit --token is saved; AIRLOCK_TOKEN in the environment stays there.
+      const token = g.token;
       let profile: Profile;
       if (token) {
         // A token from an admin (airlock tokens create) or a service account: saved as is.
@@ -144,6 +145,8 @@ async function deviceLogin(api: ApiClient, p: Provider): Promise<TokenResponse> 
 }
 
 function tryOpen(url: string): void {
+  // Only web addresses: the URL comes from the gateway, and an opener would run a local file too.
+  if (!/^https?:\/\//i.test(url)) return;
   const cmd = process.platform === "darwin" ? "open" : process.platform === "win32" ? "explorer" : "xdg-open";
   try {
     spawn(cmd, [url], { stdio: "ignore", detached: true }).on("error", () => {}).unref();

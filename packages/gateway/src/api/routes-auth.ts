@@ -30,6 +30,30 @@ const TokenResponse = Type.Object({
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 
 /**
+ * Sign-in endpoints are public and each costs a store write or an IdP call:
+ * a fixed window per client address keeps one client from flooding the store
+ * or getting the gateway's IdP client throttled. Bounded: the table is dropped
+ * when it grows past MAX_CLIENTS (a flood from many addresses resets it, which
+ * at worst lets through one more window each).
+ */
+const WINDOW_MS = 60_000;
+const PER_WINDOW = 60;
+const MAX_CLIENTS = 10_000;
+function limiter() {
+  const seen = new Map<string, { start: number; n: number }>();
+  return (ip: string) => {
+    const now = Date.now();
+    let e = seen.get(ip);
+    if (!e || now - e.start > WINDOW_MS) {
+      if (seen.size >= MAX_CLIENTS) seen.clear();
+      e = { start: now, n: 0 };
+      seen.set(ip, e);
+    }
+    if (++e.n > PER_WINDOW) throw new AirlockError("RATE_LIMITED", `too many sign-in requests from ${ip}; wait a minute`);
+  };
+}
+
+/**
  * Sign-in endpoints (public: they are how a token is obtained) and logout /
  * renew (authenticated). Browser flows end with a redirect to the client's
  * loopback address carrying a one-time login code that only the client that
@@ -38,6 +62,10 @@ const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, { logins, events, serviceAccounts, sessions }) => {
   await app.register(formbody, { bodyLimit: 512 * 1024 });
   const pub = { public: true };
+  const limit = limiter();
+  app.addHook("onRequest", async (req) => {
+    if (req.method === "POST" && req.routeOptions.config?.public) limit(req.ip);
+  });
 
   /** Refusals before a sign-in is identified (unknown state, replay) are recorded here. */
   const refused = (err: unknown, via: string, clientAddr: string) => {

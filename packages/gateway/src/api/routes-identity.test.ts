@@ -187,3 +187,54 @@ describe("people", () => {
     expect((await call("GET", "/api/v1/serviceaccounts", usr.token)).status).toBe(403);
   });
 });
+
+describe("hardening", () => {
+  it("a refresh token is used once, even by two concurrent clients", async () => {
+    const { generateToken, hashToken } = await import("../crypto/index.js");
+    const u = await gw.users.upsert({ provider: "corp-saml", externalId: "gina", name: "gina@example.com", groups: ["analysts"], roles: ["user"] });
+    const rt = generateToken("rt");
+    await gw.store.prisma.login.create({ data: { userId: u.id, provider: "corp-saml", method: "saml", refreshHash: hashToken(rt), expiresAt: new Date(Date.now() + 3600_000) } });
+    const body = JSON.stringify({ grant_type: "refresh_token", refresh_token: rt });
+    const post = () => fetch(`${gw.apiUrl}/api/v1/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const [a, b] = await Promise.all([post(), post()]);
+    expect([a.status, b.status].sort()).toEqual([200, 401]);
+    const ok = (await (a.status === 200 ? a : b).json()) as { refresh_token: string; subject: string; groups: string[] };
+    expect(ok).toMatchObject({ subject: "gina@example.com", groups: ["analysts"] });
+    expect(ok.refresh_token).not.toBe(rt);
+  });
+
+  it("nobody takes over an existing name: a second person with the same email/username is provider-qualified", async () => {
+    const first = await gw.users.upsert({ provider: "corp", externalId: "h-1", name: "henry", groups: [], roles: ["user"] });
+    const other = await gw.users.upsert({ provider: "other-idp", externalId: "h-2", name: "henry", groups: [], roles: ["user"] });
+    expect(first.name).toBe("henry");
+    expect(other.name).toBe("other-idp:henry");
+    // Nor a service account's name.
+    const sa = await gw.users.upsert({ provider: "corp", externalId: "r-9", name: "reporting-bot", groups: [], roles: ["user"] });
+    expect(sa.name).toBe("corp:reporting-bot");
+    // Unsafe characters in an IdP's name are replaced, not refused.
+    const odd = await gw.users.upsert({ provider: "corp", externalId: "x+/=", name: "Ivy Smith", groups: [], roles: ["user"] });
+    expect(odd.name).toBe("Ivy_Smith");
+  });
+
+  it("revoking an account revokes its tokens: enabling it again does not bring a leaked one back", async () => {
+    const r = await call<{ token: string }>("POST", "/api/v1/serviceaccounts", admin, { name: "leaky", connections: ["*"] });
+    await call("POST", "/api/v1/serviceaccounts/leaky/revoke", admin);
+    await call("POST", "/api/v1/serviceaccounts/leaky/enable", admin);
+    const who = await call<{ code: string }>("GET", "/api/v1/whoami", r.body.token);
+    expect(who.status).toBe(401);
+    expect(who.body.code).toBe("TOKEN_REVOKED");
+    // And a service account's tokens are not minted around the account.
+    const t = await call<{ detail: string }>("POST", "/api/v1/tokens", admin, { subject: "leaky", kind: "service" });
+    expect(t.status).toBe(400);
+    expect(t.body.detail).toMatch(/is a service account/);
+  });
+
+  it("browser sign-in hands codes only to loopback or exactly allow-listed addresses", async () => {
+    const { LoginRequests } = await import("../identity/login-requests.js");
+    const lr = new LoginRequests(gw.store, null as never, ["https://app.example.com/auth/*"]);
+    for (const ok of ["http://127.0.0.1:5000/callback", "http://[::1]:80/cb", "https://app.example.com/auth/done"]) expect(() => lr.checkRedirect(ok), ok).not.toThrow();
+    for (const bad of ["https://app.example.com.evil.net/auth/x", "https://app.example.com@evil.net/auth/x", "https://app.example.com/other", "http://10.0.0.1:5000/cb", "javascript:alert(1)", "https://evil.net/?https://app.example.com/auth/"]) {
+      expect(() => lr.checkRedirect(bad), bad).toThrow(/not allowed/);
+    }
+  });
+});

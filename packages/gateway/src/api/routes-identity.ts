@@ -99,6 +99,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = 
     requireRole(p, "admin");
     await o.serviceAccounts.enable(req.params.name);
     o.identity.forget(req.params.name);
+    await o.events.record({ type: "token", outcome: "ok", subject: req.params.name, via: "admin", reason: `service account enabled by ${p.subject}`, clientAddr: req.ip });
     return { name: req.params.name };
   });
 

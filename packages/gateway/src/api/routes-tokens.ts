@@ -4,6 +4,7 @@ import { AirlockError } from "@airlock/shared";
 import type { AccessTokenService } from "../auth/access-tokens.js";
 import { hasRole, requireRole, ROLES, type Role } from "../auth/principal.js";
 import type { AuthEventLog } from "../identity/events.js";
+import type { ServiceAccountService } from "../identity/service-accounts.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
 import { principalOf } from "./auth.js";
 import { IdParam, TokenView } from "./schemas.js";
@@ -12,11 +13,12 @@ export interface TokenRoutesOptions {
   tokens: AccessTokenService;
   sessions: SessionRecorder;
   events: AuthEventLog;
+  serviceAccounts: ServiceAccountService;
 }
 
 const Roles = Type.Array(Type.Union(ROLES.map((r) => Type.Literal(r))), { minItems: 1 });
 
-export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async (app, { tokens, sessions, events }) => {
+export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async (app, { tokens, sessions, events, serviceAccounts }) => {
   app.post(
     "/tokens",
     {
@@ -41,6 +43,8 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
       const p = principalOf(req);
       requireRole(p, "admin");
       const roles = (req.body.roles ?? ["user"]) as Role[];
+      // A service account's tokens come from the account (scope, revocation), not from here.
+      if (await serviceAccounts.exists(req.body.subject)) throw new AirlockError("INVALID_ARGUMENT", `${req.body.subject} is a service account: use airlock serviceaccounts token ${req.body.subject}`);
       const r = await tokens.mint({ ...req.body, roles, createdBy: p.subject });
       await events.record({ type: "token", outcome: "ok", subject: req.body.subject, via: "admin", reason: `minted by ${p.subject}`, clientAddr: req.ip, tokenId: r.id });
       reply.status(201);
@@ -70,7 +74,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
     { schema: { tags: ["tokens"], summary: "Revoke a token and cut its live sessions", params: IdParam, response: { 200: Type.Object({ id: Type.String(), sessionsCut: Type.Integer() }) } } },
     async (req) => {
       const p = principalOf(req);
-      const owned = (await tokens.list({ subject: p.subject, includeExpired: true })).some((t) => t.id === req.params.id);
+      const owned = (await tokens.get(req.params.id))?.subject === p.subject;
       if (!owned) requireRole(p, "admin");
       const { subject } = await tokens.revoke(req.params.id);
       await events.record({ type: "revoke", outcome: "ok", subject, via: "rest", reason: `revoked by ${p.subject}`, clientAddr: req.ip, tokenId: req.params.id });

@@ -102,17 +102,17 @@ export class AccessTokenService {
     const hit = this.cache.get(hash);
     const now = Date.now();
     if (hit && hit.until > now && hit.principal.expiresAt.getTime() > now) return hit.principal;
-    if (parsed.kind === "key" && !this.apiKeysEnabled) throw new AirlockError("FEATURE_DISABLED", "API keys are disabled on this gateway");
+    if (parsed.kind === "key" && !this.apiKeysEnabled) throw new AirlockError("TOKEN_INVALID", "API keys are disabled on this gateway");
     const rec = await this.store.prisma.accessToken.findUnique({
       where: { hash },
       include: { user: { select: { name: true, deletedAt: true } }, serviceAccount: { select: { name: true, revokedAt: true, connections: true } }, login: { select: { endedAt: true } } },
     });
     if (!rec) throw new AirlockError("TOKEN_INVALID", "unknown access token");
-    if (rec.revokedAt) throw new AirlockError("TOKEN_REVOKED", `access token was revoked at ${rec.revokedAt.toISOString()}`);
-    if (rec.expiresAt.getTime() <= Date.now()) throw new AirlockError("TOKEN_EXPIRED", `access token expired at ${rec.expiresAt.toISOString()}`);
     if (rec.user?.deletedAt) throw new AirlockError("IDENTITY_DISABLED", `user ${rec.user.name} was deleted at ${rec.user.deletedAt.toISOString()}`);
     if (rec.serviceAccount?.revokedAt) throw new AirlockError("IDENTITY_DISABLED", `service account ${rec.serviceAccount.name} was revoked at ${rec.serviceAccount.revokedAt.toISOString()}`);
+    if (rec.revokedAt) throw new AirlockError("TOKEN_REVOKED", `access token was revoked at ${rec.revokedAt.toISOString()}`);
     if (rec.login?.endedAt) throw new AirlockError("TOKEN_REVOKED", `the sign-in of this token ended (logout) at ${rec.login.endedAt.toISOString()}`);
+    if (rec.expiresAt.getTime() <= Date.now()) throw new AirlockError("TOKEN_EXPIRED", `access token expired at ${rec.expiresAt.toISOString()}`);
     if (!rec.lastUsedAt || Date.now() - rec.lastUsedAt.getTime() > LAST_USED_PRECISION_MS) {
       // Fire and forget: a failed bookkeeping write must not fail the request.
       this.store.prisma.accessToken.update({ where: { id: rec.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
@@ -167,6 +167,10 @@ export class AccessTokenService {
       ...ids.filter((id) => !found.has(id)),
       ...recs.filter((r) => r.revokedAt || r.user?.deletedAt || r.serviceAccount?.revokedAt || r.login?.endedAt).map((r) => r.id),
     ];
+  }
+
+  get(id: string) {
+    return this.store.prisma.accessToken.findUnique({ where: { id } });
   }
 
   list(opts: { subject?: string; includeExpired?: boolean; type?: "access" | "api_key" } = {}) {

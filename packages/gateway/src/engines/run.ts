@@ -45,6 +45,8 @@ export async function runSession(
     requireRole(req.principal, "user");
     requireConnection(req.principal, req.connectionName);
     const connection = await deps.connections.resolve(req.connectionName);
+    // The scope is checked on the resolved name too (a connection may be asked for by id).
+    requireConnection(req.principal, connection.name);
     if (!engine) engine = (engineOf as (t: string) => Engine)(connection.type);
     base.protocol = engine.protocol;
     const link = deps.registry.pick({ agentId: connection.agentId, group: connection.agentGroup });

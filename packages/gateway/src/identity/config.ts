@@ -117,7 +117,7 @@ export function identityFromEnv(env: NodeJS.ProcessEnv): Partial<IdentityConfig>
 }
 
 /** Fills provider defaults and reads secret files; config errors are listed, not thrown one by one. */
-export function normalizeIdentity(id: IdentityConfig, problems: string[]): IdentityConfig {
+export function normalizeIdentity(id: IdentityConfig, problems: string[], maxTtlSeconds: number): IdentityConfig {
   const oidc = id.oidc.map((p, i) => {
     const q = { ...OIDC_DEFAULTS, ...p } as OidcProviderConfig;
     if (q.clientSecretFile && !q.clientSecret) {
@@ -132,6 +132,9 @@ export function normalizeIdentity(id: IdentityConfig, problems: string[]): Ident
   });
   const saml = id.saml;
   const jwtIssuers = id.jwtIssuers;
+  for (const [role, ttl] of Object.entries(id.tokenTtlSeconds)) {
+    if (ttl !== undefined && ttl > maxTtlSeconds) problems.push(`/identity/tokenTtlSeconds/${role}: ${ttl} exceeds the token maximum ${maxTtlSeconds}`);
+  }
   const names = [...oidc, ...saml, ...jwtIssuers].map((p) => p.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) problems.push(`/identity: provider name ${dup} is used twice`);

@@ -24,6 +24,23 @@ const REQUEST_TTL_MS = 10 * 60_000;
 const CODE_TTL_MS = 2 * 60_000;
 const LOOPBACK_RE = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}(\/[^?#]*)?$/;
 
+/**
+ * An allow-list entry matches a redirect with exactly its origin, and its path
+ * as a prefix when it ends in "*" (never a raw string prefix: "https://app.example.com*"
+ * must not match "https://app.example.com.evil.net").
+ */
+function allowed(pattern: string, uri: string): boolean {
+  try {
+    const prefix = pattern.endsWith("*");
+    const p = new URL(prefix ? pattern.slice(0, -1) : pattern);
+    const u = new URL(uri);
+    if (u.origin !== p.origin || u.username || u.password || u.hash) return false;
+    return prefix ? u.pathname.startsWith(p.pathname) : u.href === p.href;
+  } catch {
+    return false;
+  }
+}
+
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** RFC 7636 S256: BASE64URL(SHA256(verifier)). */
@@ -44,7 +61,7 @@ export class LoginRequests {
   ) {}
 
   checkRedirect(uri: string): void {
-    if (LOOPBACK_RE.test(uri) || this.redirectAllowList.some((p) => uri === p || (p.endsWith("*") && uri.startsWith(p.slice(0, -1))))) return;
+    if (LOOPBACK_RE.test(uri) || this.redirectAllowList.some((p) => allowed(p, uri))) return;
     throw new AirlockError("INVALID_ARGUMENT", `redirect ${JSON.stringify(uri.slice(0, 200))} is not allowed: use a loopback address (http://127.0.0.1:PORT/…) or one in identity.redirectAllowList`);
   }
 

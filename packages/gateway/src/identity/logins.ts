@@ -7,7 +7,7 @@ import type { IdentityConfig, SamlProviderConfigInput } from "./config.js";
 import type { AuthEventLog } from "./events.js";
 import { LoginRequests } from "./login-requests.js";
 import type { OidcClient, OidcResult } from "./oidc/client.js";
-import { rolesForGroups, ttlForRoles } from "./roles.js";
+import { groupsFromClaim, rolesForGroups, ttlForRoles } from "./roles.js";
 import { SamlProvider } from "./saml/provider.js";
 import type { UserService } from "./users.js";
 
@@ -129,7 +129,7 @@ export class LoginService {
     return this.finishBrowser(req, clientAddr, "saml", async () => {
       if (!body.SAMLResponse) throw new AirlockError("LOGIN_FAILED", "no SAMLResponse in the POST");
       const id = await saml.validate(body.SAMLResponse, req.data.requestId!);
-      return { externalId: id.nameId, name: id.subject.slice(0, 128), email: id.email ?? null, displayName: null, groups: id.groups, idpRefresh: null, sessionEnd: id.sessionNotOnOrAfter };
+      return { externalId: id.subject, name: id.subject, email: id.email ?? null, displayName: null, groups: groupsFromClaim(id.groups), idpRefresh: null, sessionEnd: id.sessionNotOnOrAfter };
     });
   }
 
@@ -146,7 +146,9 @@ export class LoginService {
       const loginId = await this.createLogin(req.provider, method, r, clientAddr);
       back.searchParams.set("code", await this.requests.issueCode(req.id, loginId));
     } catch (err) {
-      const e = AirlockError.from(err, "LOGIN_FAILED");
+      // Only our own errors carry a message meant for the client; anything else is logged, not echoed.
+      if (!(err instanceof AirlockError)) this.d.log.error({ err: (err as Error)?.message, provider: req.provider }, "sign-in failed unexpectedly");
+      const e = err instanceof AirlockError ? err : new AirlockError("LOGIN_FAILED", "sign-in failed at the gateway; see its log", { cause: err });
       this.d.events.note({ type: "login", outcome: "denied", provider: req.provider, via: method, code: e.code, reason: e.message, clientAddr });
       back.searchParams.set("error", "access_denied");
       back.searchParams.set("error_description", e.message.slice(0, 500));
@@ -208,13 +210,22 @@ export class LoginService {
       if (login.endedAt) throw new AirlockError("TOKEN_REVOKED", `this sign-in ended at ${login.endedAt.toISOString()}`);
       if (login.user.deletedAt) throw new AirlockError("IDENTITY_DISABLED", `user ${login.user.name} was deleted at ${login.user.deletedAt.toISOString()}`);
       if (login.expiresAt.getTime() <= Date.now()) throw new AirlockError("TOKEN_EXPIRED", `this sign-in reached its end at ${login.expiresAt.toISOString()}: sign in again`);
+      // Claim the refresh token before anything else: of two concurrent uses exactly one goes on.
+      const next = generateToken("rt");
+      const claimed = await this.d.store.prisma.login.updateMany({ where: { id: login.id, refreshHash: hashToken(refreshToken), endedAt: null }, data: { refreshHash: hashToken(next) } });
+      if (claimed.count !== 1) throw new AirlockError("TOKEN_INVALID", "unknown or already used refresh token");
       if (login.idpRefresh) {
         const client = this.oidcClient(login.provider);
         const old = (this.d.keyring.decryptJson(login.idpRefresh, `idp-refresh:${login.userId}`) as { t: string }).t;
         const r = await client.refresh(old).catch(async (err: unknown) => {
-          // The IdP ended the session (or revoked the grant): so does the gateway.
-          await this.end(login.id);
-          throw new AirlockError("TOKEN_REVOKED", `the identity provider ended the session: ${(err as Error).message}`, { cause: err });
+          if (AirlockError.is(err, "TOKEN_REVOKED")) {
+            // The IdP ended the session (or revoked the grant): so does the gateway.
+            await this.end(login.id);
+            throw err;
+          }
+          // The IdP is down or throttling us: keep the sign-in, hand the refresh token back for a retry.
+          await this.d.store.prisma.login.updateMany({ where: { id: login.id, refreshHash: hashToken(next) }, data: { refreshHash: hashToken(refreshToken) } });
+          throw err;
         });
         await this.d.store.prisma.login.update({ where: { id: login.id }, data: { idpRefresh: this.seal(r.idpRefresh, login.userId) } });
         if (r.result) {
@@ -225,7 +236,7 @@ export class LoginService {
       } else if (login.method !== "saml") {
         throw new AirlockError("TOKEN_INVALID", "this sign-in cannot be refreshed (the identity provider issued no refresh token)");
       }
-      return await this.issue(login.id, clientAddr, "refresh");
+      return await this.issue(login.id, clientAddr, "refresh", next);
     } catch (err) {
       const e = AirlockError.from(err);
       this.d.events.note({ type: "refresh", outcome: "denied", via: "refresh", code: e.code, reason: e.message, clientAddr });
@@ -233,15 +244,17 @@ export class LoginService {
     }
   }
 
-  private async issue(loginId: string, clientAddr: string | null, type: "token" | "refresh"): Promise<TokenResponse> {
+  /** Mints the access token for a login; `refresh` is the already claimed next refresh token (refresh grant). */
+  private async issue(loginId: string, clientAddr: string | null, type: "token" | "refresh", refreshed?: string): Promise<TokenResponse> {
     const login = await this.d.store.prisma.login.findUniqueOrThrow({ where: { id: loginId }, include: { user: true } });
-    const roles = login.user.roles as Role[];
+    // Roles follow the current mappings, not those of the first sign-in.
+    const roles = rolesForGroups(this.d.config, login.user.groups);
     const left = Math.floor((login.expiresAt.getTime() - Date.now()) / 1000);
     const ttl = Math.max(1, Math.min(ttlForRoles(this.d.config, roles, this.d.defaultTtlSeconds), left));
     const t = await this.d.tokens.mint({ subject: login.user.name, kind: "user", roles, groups: login.user.groups, method: login.method as Method, provider: login.provider, userId: login.userId, loginId, ttlSeconds: ttl });
     // Refresh only where the IdP session can bound it: an IdP refresh token (OIDC), or the SAML session's end.
-    let refresh: string | undefined;
-    if (login.idpRefresh || login.method === "saml") {
+    let refresh: string | undefined = refreshed;
+    if (!refresh && (login.idpRefresh || login.method === "saml")) {
       refresh = generateToken("rt");
       await this.d.store.prisma.login.update({ where: { id: loginId }, data: { refreshHash: hashToken(refresh) } });
     }
@@ -256,7 +269,7 @@ export class LoginService {
 
   /** Ends a login: no more refresh, every token of it refused. Returns the token ids (to cut their sessions). */
   async end(loginId: string): Promise<string[]> {
-    await this.d.store.prisma.login.updateMany({ where: { id: loginId, endedAt: null }, data: { endedAt: new Date(), refreshHash: null } });
+    await this.d.store.prisma.login.updateMany({ where: { id: loginId, endedAt: null }, data: { endedAt: new Date(), refreshHash: null, idpRefresh: null } });
     return this.d.tokens.revokeWhere({ loginId });
   }
 

@@ -44,6 +44,12 @@ export class ServiceAccountService {
     if (!Number.isInteger(ttl) || ttl < 60 || ttl > this.limits.maxTtlSeconds) throw new AirlockError("INVALID_ARGUMENT", `token ttl must be 60-${this.limits.maxTtlSeconds} s`);
     const exists = await this.store.prisma.serviceAccount.findUnique({ where: { name: i.name } });
     if (exists) throw new AirlockError("ALREADY_EXISTS", `service account ${i.name} exists`);
+    // One name, one identity: records and policies must not confuse an account with a person.
+    if (await this.store.prisma.user.findUnique({ where: { name: i.name } })) throw new AirlockError("ALREADY_EXISTS", `${i.name} is the name of a user`);
+    for (const x of i.externalIds ?? []) {
+      const bound = await this.byExternalId(x);
+      if (bound) throw new AirlockError("ALREADY_EXISTS", `${x} already acts as service account ${bound.name}`);
+    }
     return this.store.prisma.serviceAccount.create({
       data: { name: i.name, groups: [...new Set(i.groups ?? [])], roles, connections: [...new Set(i.connections)], tokenTtlSeconds: ttl, externalIds: i.externalIds ?? [], description: i.description ?? null, createdBy: i.createdBy ?? null },
     });
@@ -53,6 +59,10 @@ export class ServiceAccountService {
     const sa = await this.store.prisma.serviceAccount.findUnique({ where: { name } });
     if (!sa) throw new AirlockError("NOT_FOUND", `no service account ${name}`);
     return sa;
+  }
+
+  async exists(name: string): Promise<boolean> {
+    return !!(await this.store.prisma.serviceAccount.findUnique({ where: { name }, select: { id: true } }));
   }
 
   list() {
@@ -83,8 +93,9 @@ export class ServiceAccountService {
   async revoke(name: string): Promise<{ tokenIds: string[] }> {
     const sa = await this.get(name);
     if (!sa.revokedAt) await this.store.prisma.serviceAccount.update({ where: { id: sa.id }, data: { revokedAt: new Date() } });
+    // Its tokens are revoked too, so enabling the account later does not bring back a leaked one.
+    const tokenIds = await this.tokens.revokeWhere({ serviceAccountId: sa.id });
     this.tokens.forget((p) => p.subject === sa.name && p.kind === "service");
-    const tokenIds = (await this.tokens.list({ subject: sa.name })).filter((t) => t.serviceAccountId === sa.id).map((t) => t.id);
     return { tokenIds };
   }
 

@@ -16,6 +16,8 @@ export interface VerifyContext {
 interface MachineIssuer {
   subjectClaim: string;
   groupsClaim: string;
+  /** People sign in with this provider too: only client-credentials tokens count as machines. */
+  loginProvider: boolean;
 }
 
 /**
@@ -48,11 +50,11 @@ export class IdentityService {
     for (const p of o.config.oidc) {
       if (!p.audience) continue;
       issuers.push({ name: p.name, issuer: p.issuer, audience: p.audience, ...(p.jwksUri ? { jwksUri: p.jwksUri } : {}) });
-      this.machines.set(p.name, { subjectClaim: p.machineSubjectClaim, groupsClaim: p.groupsClaim });
+      this.machines.set(p.name, { subjectClaim: p.machineSubjectClaim, groupsClaim: p.groupsClaim, loginProvider: p.login });
     }
     for (const p of o.config.jwtIssuers) {
       issuers.push({ name: p.name, issuer: p.issuer, audience: p.audience, ...(p.jwksUri ? { jwksUri: p.jwksUri } : {}) });
-      this.machines.set(p.name, { subjectClaim: p.machineSubjectClaim, groupsClaim: p.groupsClaim });
+      this.machines.set(p.name, { subjectClaim: p.machineSubjectClaim, groupsClaim: p.groupsClaim, loginProvider: false });
     }
     this.jwt = issuers.length ? new JwtVerifier(issuers) : null;
   }
@@ -68,7 +70,9 @@ export class IdentityService {
       }
       throw new AirlockError("TOKEN_INVALID", "not an Airlock access token, API key or JWT");
     } catch (err) {
-      const e = AirlockError.from(err);
+      // Anything but our own errors (a store outage, a bug) refuses the credential without echoing internals.
+      if (!(err instanceof AirlockError)) this.o.log.error({ err: (err as Error)?.message }, "credential check failed");
+      const e = err instanceof AirlockError ? err : new AirlockError("STORE_UNAVAILABLE", "the credential could not be checked right now; try again", { cause: err });
       if (e.status === 401 || e.code === "FEATURE_DISABLED") {
         this.o.events.note({ type: "reject", outcome: "denied", via: ctx.via, code: e.code, reason: e.message, clientAddr: ctx.clientAddr ?? null });
       }
@@ -84,6 +88,13 @@ export class IdentityService {
     const m = this.machines.get(v.provider)!;
     const sub = v.claims[m.subjectClaim];
     if (typeof sub !== "string" || !sub) throw new AirlockError("TOKEN_INVALID", `token from ${v.provider} has no ${m.subjectClaim} claim`);
+    if (!/^[A-Za-z0-9@._:/+=-]{1,200}$/.test(sub)) throw new AirlockError("TOKEN_INVALID", `token from ${v.provider} has a ${m.subjectClaim} that cannot name an identity`);
+    // A login provider's tokens about a person (its access or ID tokens) are not machine credentials:
+    // people sign in and get gateway tokens, so logout and user deletion apply to them. Client-credentials
+    // tokens name the client itself as subject (RFC 9068 §2.2).
+    if (m.loginProvider && v.claims.client_id !== sub && v.claims.azp !== sub) {
+      throw new AirlockError("TOKEN_INVALID", `a token about a person from ${v.provider} is not accepted here: sign in with \`airlock login\` (machine tokens come from the client-credentials grant)`);
+    }
     const externalId = `${v.provider}:${sub}`;
     const sa = await this.binding(externalId, now);
     let principal: Principal;
@@ -92,7 +103,10 @@ export class IdentityService {
       principal = { subject: sa.name, kind: "service", roles: sa.roles.filter(isRole), groups: sa.groups, connections: sa.connections, tokenId: null, expiresAt: v.expiresAt, method: "jwt", provider: v.provider };
     } else {
       const groups = groupsFromClaim(v.claims[m.groupsClaim]);
-      principal = { subject: externalId.slice(0, 256), kind: "service", roles: rolesForGroups(this.o.config, groups), groups, tokenId: null, expiresAt: v.expiresAt, method: "jwt", provider: v.provider };
+      // Unbound machines get roles only from explicit group mappings (never "*", which is meant for people),
+      // else the user role: connect where policy permits, nothing more.
+      const roles = rolesForGroups({ roleMappings: this.o.config.roleMappings.filter((r) => r.group !== "*"), defaultRoles: ["user"] }, groups);
+      principal = { subject: externalId, kind: "service", roles, groups, tokenId: null, expiresAt: v.expiresAt, method: "jwt", provider: v.provider };
     }
     this.principals.set(v, { principal, until: now + JWT_PRINCIPAL_CACHE_MS });
     return principal;

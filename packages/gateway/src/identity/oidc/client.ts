@@ -106,7 +106,12 @@ export class OidcClient {
       const claims = tokens.claims();
       return { result: claims ? this.result(claims, next) : null, idpRefresh: next };
     } catch (err) {
-      throw loginError(this.cfg.name, err, "the identity provider did not renew the session");
+      // invalid_grant: the IdP ended the session or revoked the grant. Anything else (down, throttled) is not an answer.
+      if (err instanceof oidc.ResponseBodyError && err.error === "invalid_grant") {
+        throw new AirlockError("TOKEN_REVOKED", `the identity provider ended the session: ${err.error}${err.error_description ? ` (${err.error_description})` : ""}`, { cause: err });
+      }
+      const e = loginError(this.cfg.name, err, "the identity provider did not renew the session");
+      throw e.code === "IDP_UNAVAILABLE" ? e : new AirlockError("IDP_UNAVAILABLE", e.message, { cause: err });
     }
   }
 
@@ -114,6 +119,8 @@ export class OidcClient {
     if (!claims) throw new AirlockError("LOGIN_FAILED", `identity provider ${this.cfg.name} returned no ID token (is the openid scope configured?)`);
     let name: string | null = null;
     for (const k of this.cfg.usernameClaims) {
+      // An unverified email must not name anyone (it could be somebody else's address).
+      if (k === "email" && claims.email_verified === false) continue;
       const v = claims[k];
       if (typeof v === "string" && v) {
         name = v;
