@@ -107,7 +107,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       publicUrl: () => publicUrl,
       log: logger.child({ component: "identity" }),
     });
-    const stopSweep = startRevocationSweep({ tokens, sessions, intervalMs: 2_000, log: logger.child({ component: "sessions" }) });
+    const stopSweep = startRevocationSweep({ tokens, sessions, store, intervalMs: 2_000, log: logger.child({ component: "sessions" }) });
     cleanup.unshift(async () => stopSweep());
     const statements = new StatementLog(store, logger.child({ component: "statements" }), { sql: store.sql });
     cleanup.unshift(() => statements.close());

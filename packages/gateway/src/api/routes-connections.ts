@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { requireRole } from "../auth/principal.js";
+import { mayUseConnection, requireConnection, requireRole } from "../auth/principal.js";
 import type { ConnectionInput, ConnectionService } from "../connections/service.js";
 import { principalOf } from "./auth.js";
 import { ConnectionCreate, ConnectionView, NameParam } from "./schemas.js";
@@ -12,13 +12,18 @@ export interface ConnectionRoutesOptions {
 export const connectionRoutes: FastifyPluginAsyncTypebox<ConnectionRoutesOptions> = async (app, { connections }) => {
   // Anyone who may connect can see what exists; only admins change it.
   app.get("/connections", { schema: { tags: ["connections"], response: { 200: Type.Object({ connections: Type.Array(ConnectionView) }) } } }, async (req) => {
-    requireRole(principalOf(req), "user", "auditor");
-    return { connections: await connections.list() };
+    const p = principalOf(req);
+    requireRole(p, "user", "auditor");
+    // A scoped identity (service account) sees only the connections it may use.
+    return { connections: (await connections.list()).filter((c) => mayUseConnection(p, c.name)) };
   });
 
   app.get("/connections/:name", { schema: { tags: ["connections"], params: NameParam, response: { 200: ConnectionView } } }, async (req) => {
-    requireRole(principalOf(req), "user", "auditor");
-    return connections.get(req.params.name);
+    const p = principalOf(req);
+    requireRole(p, "user", "auditor");
+    const c = await connections.get(req.params.name);
+    requireConnection(p, c.name);
+    return c;
   });
 
   app.post("/connections", { schema: { tags: ["connections"], body: ConnectionCreate, response: { 201: ConnectionView } } }, async (req, reply) => {

@@ -50,6 +50,8 @@ export class LoginService {
   readonly requests: LoginRequests;
 
   private readonly samlProviders = new Map<string, SamlProvider>();
+  /** Device sign-in id → last poll forwarded to the IdP (this process). */
+  private readonly lastPoll = new Map<string, number>();
 
   constructor(private readonly d: LoginDeps) {
     this.requests = new LoginRequests(d.store, d.keyring, d.config.redirectAllowList);
@@ -191,6 +193,13 @@ export class LoginService {
   async pollDevice(handle: string, clientAddr: string | null): Promise<TokenResponse> {
     const req = await this.requests.device(handle);
     if (req.consumed) throw new AirlockError("LOGIN_FAILED", "this device sign-in already issued its token");
+    // Polls faster than the IdP's interval are answered here, so a busy client cannot get our IdP client throttled.
+    const now = Date.now();
+    const last = this.lastPoll.get(req.id);
+    const interval = (req.data.interval ?? 5) * 1000;
+    if (last !== undefined && now - last < interval - 250) throw new AirlockError("LOGIN_PENDING", "slow down: poll less often", { details: { error: "slow_down", interval: req.data.interval } });
+    if (this.lastPoll.size >= 10_000) this.lastPoll.clear();
+    this.lastPoll.set(req.id, now);
     const p = await this.oidcClient(req.provider).pollDevice(req.data.deviceCode!).catch((err: unknown) => {
       const e = AirlockError.from(err, "LOGIN_FAILED");
       this.d.events.note({ type: "login", outcome: "denied", provider: req.provider, via: "device", code: e.code, reason: e.message, clientAddr });
@@ -269,8 +278,15 @@ export class LoginService {
 
   /** Ends a login: no more refresh, every token of it refused. Returns the token ids (to cut their sessions). */
   async end(loginId: string): Promise<string[]> {
+    const login = await this.d.store.prisma.login.findUnique({ where: { id: loginId } });
     await this.d.store.prisma.login.updateMany({ where: { id: loginId, endedAt: null }, data: { endedAt: new Date(), refreshHash: null, idpRefresh: null } });
-    return this.d.tokens.revokeWhere({ loginId });
+    const ids = await this.d.tokens.revokeWhere({ loginId });
+    if (login?.idpRefresh && !login.endedAt) {
+      // The IdP's refresh token is of no use to anyone now: ask the IdP to drop it (best effort).
+      const t = (this.d.keyring.decryptJson(login.idpRefresh, `idp-refresh:${login.userId}`) as { t: string }).t;
+      await this.d.oidc.get(login.provider)?.revoke(t).catch((err: Error) => this.d.log.warn({ provider: login.provider, err: err.message }, "could not revoke the refresh token at the identity provider"));
+    }
+    return ids;
   }
 
   /** `airlock logout`: ends the caller's login (or just the token when it came from no login). */

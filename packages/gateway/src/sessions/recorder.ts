@@ -96,6 +96,13 @@ export class SessionRecorder {
     return n;
   }
 
+  /** Subjects of live sessions opened without a gateway token (IdP JWTs): the sweep checks their service accounts. */
+  liveTokenlessSubjects(): string[] {
+    const out = new Set<string>();
+    for (const l of this.live.values()) if (!l.tokenId && l.subject) out.add(l.subject);
+    return [...out];
+  }
+
   /** Token ids of live sessions (the revocation sweep checks them against the store). */
   liveTokenIds(): string[] {
     const ids = new Set<string>();

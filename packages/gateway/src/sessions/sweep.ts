@@ -1,5 +1,6 @@
 import { AirlockError, type Logger } from "@airlock/shared";
 import type { AccessTokenService } from "../auth/access-tokens.js";
+import type { Store } from "../store/index.js";
 import type { SessionRecorder } from "./recorder.js";
 
 /**
@@ -8,21 +9,30 @@ import type { SessionRecorder } from "./recorder.js";
  * sweep finds, every intervalMs, live sessions whose token another process
  * revoked (or whose user/service account/login ended) and cuts them.
  */
-export function startRevocationSweep(o: { tokens: AccessTokenService; sessions: SessionRecorder; intervalMs: number; log: Logger }): () => void {
+export function startRevocationSweep(o: { tokens: AccessTokenService; sessions: SessionRecorder; store: Store; intervalMs: number; log: Logger }): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     const ids = o.sessions.liveTokenIds();
-    if (!ids.length) return;
+    const tokenless = o.sessions.liveTokenlessSubjects();
+    if (!ids.length && !tokenless.length) return;
     running = true;
-    o.tokens
-      .invalidAmong(ids)
-      .then((bad) => {
-        for (const id of bad) {
-          const n = o.sessions.abortByToken(id, new AirlockError("TOKEN_REVOKED", "the access token of this session was revoked"));
-          if (n) o.log.info({ tokenId: id, sessions: n }, "cut sessions of a revoked token");
-        }
-      })
+    const byToken = o.tokens.invalidAmong(ids).then((bad) => {
+      for (const id of bad) {
+        const n = o.sessions.abortByToken(id, new AirlockError("TOKEN_REVOKED", "the access token of this session was revoked"));
+        if (n) o.log.info({ tokenId: id, sessions: n }, "cut sessions of a revoked token");
+      }
+    });
+    // Sessions on an IdP JWT bound to a service account end when the account is revoked anywhere.
+    const bySubject = tokenless.length
+      ? o.store.prisma.serviceAccount.findMany({ where: { name: { in: tokenless }, revokedAt: { not: null } }, select: { name: true } }).then((rows) => {
+          for (const { name } of rows) {
+            const n = o.sessions.abortBySubject(name, new AirlockError("IDENTITY_DISABLED", `service account ${name} was revoked`));
+            if (n) o.log.info({ subject: name, sessions: n }, "cut sessions of a revoked service account");
+          }
+        })
+      : Promise.resolve();
+    Promise.all([byToken, bySubject])
       .catch((err: Error) => o.log.warn({ err: err.message }, "revocation sweep failed"))
       .finally(() => (running = false));
   }, o.intervalMs);

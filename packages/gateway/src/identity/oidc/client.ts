@@ -115,6 +115,13 @@ export class OidcClient {
     }
   }
 
+  /** Best effort: tells the IdP a refresh token is no longer needed (logout, user deleted). */
+  async revoke(idpRefresh: string): Promise<void> {
+    const c = await this.conf();
+    if (!c.serverMetadata().revocation_endpoint) return;
+    await oidc.tokenRevocation(c, idpRefresh, { token_type_hint: "refresh_token" });
+  }
+
   private result(claims: oidc.IDToken | undefined, idpRefresh: string | null): OidcResult {
     if (!claims) throw new AirlockError("LOGIN_FAILED", `identity provider ${this.cfg.name} returned no ID token (is the openid scope configured?)`);
     let name: string | null = null;
