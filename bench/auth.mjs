@@ -12,7 +12,8 @@
 // The target (issue 4): < 50 µs added per request after the first. Figures are
 // printed beside the reference, as ratios; nothing fails on timing.
 // The JWT issuer is a local JWKS server (node:http) with keys made here; the
-// store is the embedded PGlite (only the uncached row touches it).
+// store is PostgreSQL (a fresh database on 127.0.0.1:5432) or, with
+// --store pglite, the embedded one (only the first-use rows touch it).
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
@@ -20,18 +21,20 @@ import os from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { fmt, quantile, table } from "./lib/report.mjs";
+import { dropStores, newStore } from "./lib/store.mjs";
 
 const GW = join(import.meta.dirname, "..", "packages", "gateway", "dist");
 const b64u = (x) => Buffer.from(typeof x === "string" ? x : JSON.stringify(x)).toString("base64url");
 
 function parseArgs(args) {
-  const o = { quick: false, calls: 20000, requests: 4000 };
+  const o = { quick: false, calls: 20000, requests: 4000, store: "postgres" };
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--quick") o.quick = true;
     else if (args[i] === "--calls") o.calls = Number(args[++i]);
     else if (args[i] === "--requests") o.requests = Number(args[++i]);
+    else if (args[i] === "--store") o.store = args[++i];
     else if (args[i] === "--help") {
-      process.stdout.write("pnpm bench auth [--quick] [--calls N] [--requests N]\n");
+      process.stdout.write("pnpm bench auth [--quick] [--calls N] [--requests N] [--store postgres|pglite]\n");
       process.exit(0);
     }
   }
@@ -106,9 +109,11 @@ export async function run(args) {
   ]);
   const dir = fs.mkdtempSync(join(os.tmpdir(), "airlock-bench-auth-"));
   const logger = pino({ level: "silent" });
+  const databaseUrl = newStore(o.store);
   const gw = await startGateway(
     loadConfig({
       dataDir: dir,
+      ...(databaseUrl ? { databaseUrl } : {}),
       api: { host: "127.0.0.1", port: 0 },
       agents: { host: "127.0.0.1", port: 0, insecure: true },
       postgres: { enabled: false },
@@ -151,7 +156,7 @@ export async function run(args) {
     const p50 = (a) => quantile(a, 0.5);
     const p99 = (a) => quantile(a, 0.99);
 
-    process.stdout.write(`\nToken validation (IdentityService.verify), ${o.calls} calls each; first JWT (discovery + JWKS fetch): ${fmt(firstUs, 0)} µs; JWKS fetched ${idp.fetches()}×\n\n`);
+    process.stdout.write(`\nStore: ${o.store}. Token validation (IdentityService.verify), ${o.calls} calls each; first JWT (discovery + JWKS fetch): ${fmt(firstUs, 0)} µs; JWKS fetched ${idp.fetches()}×\n\n`);
     process.stdout.write(
       table(
         ["credential", "µs/call", "target < 50 µs"],
@@ -163,7 +168,7 @@ export async function run(args) {
     process.stdout.write(
       table(["request", "p50", "p99", "added p50 vs reference", "ratio"], [row("public route, no credential (reference)", ref), row("whoami, gateway token", withAt), row("whoami, IdP JWT RS256", withJwt)]) + "\n",
     );
-    const results = { at: new Date().toISOString(), calls: o.calls, requests: o.requests, firstJwtUs: firstUs, jwksFetches: idp.fetches(), microNs: Object.fromEntries(micro), http: { ref: { p50: p50(ref), p99: p99(ref) }, gatewayToken: { p50: p50(withAt), p99: p99(withAt) }, jwt: { p50: p50(withJwt), p99: p99(withJwt) } } };
+    const results = { at: new Date().toISOString(), store: o.store, calls: o.calls, requests: o.requests, firstJwtUs: firstUs, jwksFetches: idp.fetches(), microNs: Object.fromEntries(micro), http: { ref: { p50: p50(ref), p99: p99(ref) }, gatewayToken: { p50: p50(withAt), p99: p99(withAt) }, jwt: { p50: p50(withJwt), p99: p99(withJwt) } } };
     const outDir = join(import.meta.dirname, "results");
     fs.mkdirSync(outDir, { recursive: true });
     const file = join(outDir, `auth-${results.at.replace(/[:.]/g, "-")}.json`);
@@ -172,6 +177,7 @@ export async function run(args) {
     return results;
   } finally {
     await gw.stop();
+    dropStores();
     idp.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }

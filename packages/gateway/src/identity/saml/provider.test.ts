@@ -32,7 +32,7 @@ async function signIn(sp: SamlProvider, over: Partial<RespondOptions> = {}, rela
 async function outcome(p: Promise<SamlIdentity>): Promise<{ ok: SamlIdentity } | { err: unknown }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("validation hung for 5 s")), 5_000);
+    timer = setTimeout(() => reject(new Error("validation hung for 20 s")), 20_000);
   });
   try {
     return { ok: await Promise.race([p, timeout]) };
