@@ -103,10 +103,7 @@ export class AccessTokenService {
     const now = Date.now();
     if (hit && hit.until > now && hit.principal.expiresAt.getTime() > now) return hit.principal;
     if (parsed.kind === "key" && !this.apiKeysEnabled) throw new AirlockError("TOKEN_INVALID", "API keys are disabled on this gateway");
-    const rec = await this.store.prisma.accessToken.findUnique({
-      where: { hash },
-      include: { user: { select: { name: true, deletedAt: true } }, serviceAccount: { select: { name: true, revokedAt: true, connections: true } }, login: { select: { endedAt: true } } },
-    });
+    const rec = await this.lookup(hash);
     if (!rec) throw new AirlockError("TOKEN_INVALID", "unknown access token");
     if (rec.user?.deletedAt) throw new AirlockError("IDENTITY_DISABLED", `user ${rec.user.name} was deleted at ${rec.user.deletedAt.toISOString()}`);
     if (rec.serviceAccount?.revokedAt) throw new AirlockError("IDENTITY_DISABLED", `service account ${rec.serviceAccount.name} was revoked at ${rec.serviceAccount.revokedAt.toISOString()}`);
@@ -115,7 +112,7 @@ export class AccessTokenService {
     if (rec.expiresAt.getTime() <= Date.now()) throw new AirlockError("TOKEN_EXPIRED", `access token expired at ${rec.expiresAt.toISOString()}`);
     if (!rec.lastUsedAt || Date.now() - rec.lastUsedAt.getTime() > LAST_USED_PRECISION_MS) {
       // Fire and forget: a failed bookkeeping write must not fail the request.
-      this.store.prisma.accessToken.update({ where: { id: rec.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
+      this.store.sql("UPDATE access_tokens SET last_used_at = (now() AT TIME ZONE 'UTC') WHERE id = $1::uuid", [rec.id]).catch(() => {});
     }
     const principal: Principal = {
       subject: rec.subject,
@@ -132,6 +129,49 @@ export class AccessTokenService {
     if (this.cache.size >= VERIFY_CACHE_MAX) this.cache.clear();
     this.cache.set(hash, { principal, until: now + VERIFY_CACHE_MS });
     return principal;
+  }
+
+  /**
+   * One indexed read with the identity's state joined in. Raw SQL: this is the
+   * first request of every token (and every request after the cache's 5 s), and
+   * the ORM's per-query work cost ~5 ms here against well under 1 ms for the SQL.
+   * Times travel as epoch ms (the columns hold UTC without a zone).
+   */
+  private async lookup(hash: string) {
+    const rows = (await this.store.sql(
+      `SELECT t.id, t.subject, t.kind, t.type, t.roles, t.groups, t.method, t.provider, t.login_id AS "loginId",
+              extract(epoch FROM t.expires_at) * 1000 AS "expiresAt", extract(epoch FROM t.revoked_at) * 1000 AS "revokedAt",
+              extract(epoch FROM t.last_used_at) * 1000 AS "lastUsedAt",
+              u.name AS "userName", extract(epoch FROM u.deleted_at) * 1000 AS "userDeletedAt",
+              sa.name AS "saName", extract(epoch FROM sa.revoked_at) * 1000 AS "saRevokedAt", sa.connections AS "saConnections",
+              extract(epoch FROM l.ended_at) * 1000 AS "loginEndedAt"
+         FROM access_tokens t
+         LEFT JOIN users u ON u.id = t.user_id
+         LEFT JOIN service_accounts sa ON sa.id = t.service_account_id
+         LEFT JOIN logins l ON l.id = t.login_id
+        WHERE t.hash = $1`,
+      [hash],
+    )) as Array<Record<string, unknown>>;
+    const r = rows[0];
+    if (!r) return null;
+    const date = (v: unknown) => (v === null || v === undefined ? null : new Date(Number(v)));
+    return {
+      id: r.id as string,
+      subject: r.subject as string,
+      kind: r.kind as string,
+      type: r.type as string,
+      roles: r.roles as string[],
+      groups: (r.groups as string[] | null) ?? [],
+      method: r.method as string,
+      provider: r.provider as string | null,
+      loginId: r.loginId as string | null,
+      expiresAt: date(r.expiresAt)!,
+      revokedAt: date(r.revokedAt),
+      lastUsedAt: date(r.lastUsedAt),
+      user: r.userName ? { name: r.userName as string, deletedAt: date(r.userDeletedAt) } : null,
+      serviceAccount: r.saName ? { name: r.saName as string, revokedAt: date(r.saRevokedAt), connections: r.saConnections as string[] } : null,
+      login: r.loginId ? { endedAt: date(r.loginEndedAt) } : null,
+    };
   }
 
   async revoke(id: string): Promise<{ subject: string }> {
