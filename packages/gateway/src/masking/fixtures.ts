@@ -23,16 +23,7 @@ export const SAMPLE_RULES: MaskingRules = {
   exemptGroups: ["dpo"],
 };
 
-/** Deterministic PRNG so a failure can be reproduced from its seed. */
-export function mulberry32(seed: number): Rnd {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../test-prng.js";
 
 const int = (rnd: Rnd, n: number): number => Math.floor(rnd() * n);
 const pick = <T>(rnd: Rnd, xs: readonly T[]): T => xs[int(rnd, xs.length)] as T;

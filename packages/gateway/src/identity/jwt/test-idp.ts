@@ -109,17 +109,8 @@ export function hmacToken(secret: string, payload: JWTPayload, kid?: string): st
   return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
 }
 
-/** Deterministic PRNG (mulberry32) so fuzz failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so fuzz failures reproduce. */
+export { mulberry32 as prng } from "../../test-prng.js";
 
 export async function rejection(promise: Promise<unknown>): Promise<AirlockError> {
   try {

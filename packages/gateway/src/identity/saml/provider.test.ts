@@ -4,6 +4,7 @@ import { ExclusiveCanonicalization } from "xml-crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { SamlProvider, type SamlIdentity, type SamlProviderConfig } from "./provider.js";
 import { createTestSamlIdp, type RespondOptions, type TestSamlIdp } from "./test-idp.js";
+import { mulberry32 } from "../../test-prng.js";
 
 const SP_ENTITY = "https://gw.example/api/v1/auth/saml/corp-saml";
 const ACS = `${SP_ENTITY}/acs`;
@@ -383,17 +384,7 @@ describe("SamlProvider: junk input", () => {
 });
 
 describe("SamlProvider: fuzzing", () => {
-  /** mulberry32: small, seeded, good enough to pick mutations reproducibly. */
-  function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  const prng = mulberry32;
 
   it("300 mutated responses: each refused with an AirlockError, or accepted only when the signed assertion is untouched", async () => {
     const rand = prng(0x5a41);

@@ -15,18 +15,9 @@ import {
 import { BackendReader, FrontendReader } from "./reader.js";
 import type { AuthResponseKind, BackendMessage, FrontendMessage } from "./types.js";
 import { writeBackend, writeFrontend } from "./writer.js";
+import { mulberry32 } from "../../../test-prng.js";
 
-/** mulberry32: tiny, fast, good enough to drive mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const rand = prng(0x5eed_c0de);
 const int = (n: number): number => Math.floor(rand() * n);
