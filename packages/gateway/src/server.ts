@@ -24,6 +24,8 @@ import { ServiceAccountService } from "./identity/service-accounts.js";
 import { UserService } from "./identity/users.js";
 import { IdentityService } from "./identity/verify.js";
 import { startRevocationSweep } from "./sessions/sweep.js";
+import { reviewRoutes } from "./api/routes-reviews.js";
+import { ReviewService } from "./reviews/service.js";
 import { AccessTokenService } from "./auth/access-tokens.js";
 import type { GatewayConfig } from "./config.js";
 import { ConnectionService, type ConnectionView } from "./connections/service.js";
@@ -60,6 +62,7 @@ export interface Gateway {
   logins: LoginService;
   serviceAccounts: ServiceAccountService;
   users: UserService;
+  reviews: ReviewService;
   authEvents: AuthEventLog;
   sessions: SessionRecorder;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pino logger, TypeBox provider
@@ -107,6 +110,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       publicUrl: () => publicUrl,
       log: logger.child({ component: "identity" }),
     });
+    const reviews = new ReviewService(store, logger.child({ component: "reviews" }));
+    // Pending reviews expire on their own: waiters are woken and notifications go out.
+    const expiry = setInterval(() => void reviews.expireDue().catch((err: Error) => logger.warn({ err: err.message }, "review expiry failed")), 1_000);
+    expiry.unref();
+    cleanup.unshift(async () => clearInterval(expiry));
     const stopSweep = startRevocationSweep({ tokens, sessions, store, intervalMs: 2_000, log: logger.child({ component: "sessions" }) });
     cleanup.unshift(async () => stopSweep());
     const statements = new StatementLog(store, logger.child({ component: "statements" }), { sql: store.sql });
@@ -177,6 +185,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await v1.register(connectionRoutes, { connections });
         await v1.register(tokenRoutes, { tokens, sessions, events: authEvents, serviceAccounts });
         await v1.register(authRoutes, { logins, events: authEvents, serviceAccounts, sessions });
+        await v1.register(reviewRoutes, { reviews });
         await v1.register(identityRoutes, { tokens, users, serviceAccounts, events: authEvents, identity, sessions });
         await v1.register(sessionRoutes, { sessions, statements });
         await v1.register(policyRoutes, { policies });
@@ -227,6 +236,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logins,
       serviceAccounts,
       users,
+      reviews,
       authEvents,
       sessions,
       app,

@@ -50,6 +50,13 @@ export const ErrorCodes = {
   STATEMENT_UNPARSABLE: { status: 403, message: "statement could not be parsed (denied)" },
   POLICY_INVALID: { status: 400, message: "policy bundle is invalid" },
   MASKING_UNSUPPORTED: { status: 400, message: "a masked column cannot be served in this format" },
+  // Reviews (just-in-time approvals)
+  REVIEW_REQUIRED: { status: 202, message: "a reviewer must approve this first" },
+  REVIEW_CLOSED: { status: 409, message: "the review is no longer pending" },
+  REVIEW_NOT_ELIGIBLE: { status: 403, message: "you may not decide this review" },
+  REVIEW_SELF_APPROVAL: { status: 403, message: "a requester cannot approve their own request" },
+  REVIEW_ALREADY_DECIDED: { status: 409, message: "you already decided this review" },
+  WEBHOOK_SIGNATURE_INVALID: { status: 401, message: "webhook signature is invalid" },
   // Store and secrets
   STORE_UNAVAILABLE: { status: 503, message: "the store is unavailable" },
   SECRET_DECRYPT_FAILED: { status: 500, message: "a secret could not be decrypted" },

@@ -7,6 +7,7 @@ import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
 import { SCHEMA_TEXT } from "./schema.js";
 import type { PolicyError, PolicyMeta } from "./types.js";
+import { parseReviewAnnotations } from "../reviews/requirements.js";
 
 export interface LoadedPolicies {
   schema: string;
@@ -86,6 +87,14 @@ export function loadPolicyFiles(files: Record<string, string>): LoadedPolicies {
       const eff = annotations.effect;
       if (eff !== undefined && eff !== "review") {
         errors.push({ file, line, column: 1, policyId: id, message: `unknown @effect("${eff}"), only "review" is supported` });
+      }
+      if (eff === "review") {
+        const req = parseReviewAnnotations(annotations);
+        if (typeof req === "string") errors.push({ file, line, column: 1, policyId: id, message: req });
+      } else {
+        for (const k of ["reviewers", "approvals", "timeout"]) {
+          if (annotations[k] !== undefined) errors.push({ file, line, column: 1, policyId: id, message: `@${k} only applies to @effect("review") policies` });
+        }
       }
       const m: PolicyMeta = {
         id, file, line, annotations, review: eff === "review",

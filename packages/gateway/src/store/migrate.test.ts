@@ -91,7 +91,7 @@ describe("migrations", () => {
 
     const dumpA = await withClient(a.url, (c) => catalogDump(pgQuery(c)));
     const dumpB = await withClient(b.url, (c) => catalogDump(pgQuery(c)));
-    expect(dumpA.tables.map((t) => t.table_name)).toEqual(["access_tokens", "agents", "auth_events", "connections", "login_requests", "logins", "policy_versions", "service_accounts", "sessions", "statements", "users"]);
+    expect(dumpA.tables.map((t) => t.table_name)).toEqual(["access_tokens", "agents", "auth_events", "connections", "login_requests", "logins", "policy_versions", "review_decisions", "reviews", "service_accounts", "sessions", "statements", "users"]);
     expect(dumpA.columns.length).toBeGreaterThan(40);
     expect(byName(dumpA)).toEqual(byName(dumpB));
 

@@ -1,0 +1,235 @@
+import { createHash } from "node:crypto";
+import { AirlockError, type Logger } from "@airlock/shared";
+import { hasRole, type Principal } from "../auth/principal.js";
+import type { Store } from "../store/index.js";
+import { toView, type ReviewRow, type ReviewView } from "./view.js";
+import type { ReviewRequirements } from "./requirements.js";
+
+export type { ReviewView } from "./view.js";
+
+/** Where review events go (webhooks, Slack); must not block or throw. */
+export interface ReviewEvents {
+  notify(type: "review.created" | "review.approved" | "review.rejected" | "review.expired" | "review.cancelled", r: ReviewView): void;
+}
+
+export interface ApproveOptions {
+  reason?: string;
+  /** once (default): this statement, once; session: in the requester's session; identity: for the requester anywhere. */
+  scope?: "once" | "session" | "identity";
+  /** How many runs the approval covers (statement reviews; default 1). */
+  uses?: number;
+  /** How long the approval stays usable (default: 10 min for statements). */
+  windowSeconds?: number;
+}
+
+const DEFAULT_WINDOW_SECONDS = 600;
+const MAX_USES = 1000;
+
+/** SHA-256 over the exact text and parameters a reviewer is shown: an approval covers those and nothing else. */
+export function statementHash(statement: string, params: readonly unknown[] | null | undefined): string {
+  return createHash("sha256").update(JSON.stringify([statement, params ?? []])).digest("hex");
+}
+
+/**
+ * Reviews: a request for a human decision on one statement (or an access
+ * grant). Rules: only members of the reviewer groups decide, never the
+ * requester; each reviewer decides once; N distinct approvals (or one per
+ * group) approve, one rejection rejects; a pending review expires. Decisions
+ * take a row lock, so two reviewers deciding at once cannot both close it.
+ * Waiters in this process are woken at once; others re-read the store.
+ */
+export class ReviewService {
+  private readonly waiters = new Map<string, Set<(r: ReviewView) => void>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly events: ReviewEvents | null = null,
+  ) {}
+
+  async createStatementReview(i: { principal: Principal; connectionName: string; sessionId?: string | null; statement: string; params?: unknown[] | null; rule?: string | null; ruleReason?: string | null; reason?: string | null; requirements: ReviewRequirements }): Promise<ReviewView> {
+    const row = await this.store.prisma.review.create({
+      data: {
+        kind: "statement",
+        requester: i.principal.subject,
+        requesterKind: i.principal.kind,
+        connectionName: i.connectionName,
+        sessionId: i.sessionId ?? null,
+        statement: i.statement,
+        params: (i.params ?? undefined) as never,
+        statementHash: statementHash(i.statement, i.params),
+        rule: i.rule ?? null,
+        ruleReason: i.ruleReason ?? null,
+        reason: i.reason ?? null,
+        reviewerGroups: i.requirements.reviewerGroups,
+        approvalsNeeded: i.requirements.approvalsNeeded,
+        allGroups: i.requirements.allGroups,
+        expiresAt: new Date(Date.now() + i.requirements.timeoutSeconds * 1000),
+      },
+      include: { decisions: true },
+    });
+    const v = toView(row);
+    this.events?.notify("review.created", v);
+    return v;
+  }
+
+  async get(id: string): Promise<ReviewView> {
+    const row = await this.row(id);
+    return toView(row);
+  }
+
+  private async row(id: string): Promise<ReviewRow> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) throw new AirlockError("NOT_FOUND", `no review ${id}`);
+    const row = await this.store.prisma.review.findUnique({ where: { id }, include: { decisions: { orderBy: { at: "asc" } } } });
+    if (!row) throw new AirlockError("NOT_FOUND", `no review ${id}`);
+    if (row.status === "pending" && row.expiresAt.getTime() <= Date.now()) {
+      await this.expireDue();
+      return this.row(id);
+    }
+    return row;
+  }
+
+  async list(f: { status?: string; requester?: string; limit?: number } = {}): Promise<ReviewView[]> {
+    await this.expireDue();
+    const rows = await this.store.prisma.review.findMany({
+      where: { ...(f.status ? { status: f.status } : {}), ...(f.requester ? { requester: f.requester } : {}) },
+      include: { decisions: { orderBy: { at: "asc" } } },
+      orderBy: { createdAt: "desc" },
+      take: Math.min(f.limit ?? 100, 500),
+    });
+    return rows.map(toView);
+  }
+
+  /** Whether a principal may decide a review (and why not). */
+  eligibility(r: Pick<ReviewView, "requester" | "reviewerGroups">, p: Principal): string | null {
+    if (p.subject === r.requester) return "self";
+    if (!hasRole(p, "reviewer")) return `${p.subject} does not hold the reviewer role`;
+    if (!p.groups.some((g) => r.reviewerGroups.includes(g))) return `${p.subject} is in none of the reviewer groups (${r.reviewerGroups.join(", ")})`;
+    return null;
+  }
+
+  approve(id: string, reviewer: Principal, o: ApproveOptions = {}): Promise<ReviewView> {
+    return this.decide(id, reviewer, "approve", o);
+  }
+
+  reject(id: string, reviewer: Principal, reason?: string): Promise<ReviewView> {
+    return this.decide(id, reviewer, "reject", { reason });
+  }
+
+  private async decide(id: string, reviewer: Principal, decision: "approve" | "reject", o: ApproveOptions): Promise<ReviewView> {
+    const uses = o.uses ?? 1;
+    if (!Number.isInteger(uses) || uses < 1 || uses > MAX_USES) throw new AirlockError("INVALID_ARGUMENT", `uses must be 1-${MAX_USES}`);
+    const v = await this.store.prisma.$transaction(async (tx) => {
+      // The row lock serialises decisions on one review across gateway processes.
+      await tx.$queryRaw`SELECT id FROM reviews WHERE id = ${id}::uuid FOR UPDATE`;
+      const row = await tx.review.findUnique({ where: { id }, include: { decisions: true } });
+      if (!row) throw new AirlockError("NOT_FOUND", `no review ${id}`);
+      if (row.status === "pending" && row.expiresAt.getTime() <= Date.now()) throw new AirlockError("REVIEW_CLOSED", `review ${id} expired at ${row.expiresAt.toISOString()}`);
+      if (row.status !== "pending") throw new AirlockError("REVIEW_CLOSED", `review ${id} is already ${row.status}`);
+      const why = this.eligibility(row, reviewer);
+      if (why === "self") throw new AirlockError("REVIEW_SELF_APPROVAL", `${reviewer.subject} requested review ${id} and cannot decide it`);
+      if (why) throw new AirlockError("REVIEW_NOT_ELIGIBLE", why);
+      if (row.decisions.some((d) => d.reviewer === reviewer.subject)) throw new AirlockError("REVIEW_ALREADY_DECIDED", `${reviewer.subject} already decided review ${id}`);
+      const groups = reviewer.groups.filter((g) => row.reviewerGroups.includes(g));
+      await tx.reviewDecision.create({ data: { reviewId: id, reviewer: reviewer.subject, groups, decision, reason: o.reason ?? null } });
+      const approvals = [...row.decisions.filter((d) => d.decision === "approve"), ...(decision === "approve" ? [{ groups }] : [])];
+      const done = decision === "reject" || (row.allGroups ? row.reviewerGroups.every((g) => approvals.some((a) => a.groups.includes(g))) : approvals.length >= row.approvalsNeeded);
+      if (done) {
+        const now = Date.now();
+        const window = o.windowSeconds ?? (row.kind === "access" ? (row.durationSeconds ?? 3600) : DEFAULT_WINDOW_SECONDS);
+        await tx.review.update({
+          where: { id },
+          data:
+            decision === "reject"
+              ? { status: "rejected", decidedAt: new Date(now), decidedReason: o.reason ?? null }
+              : { status: "approved", decidedAt: new Date(now), decidedReason: o.reason ?? null, scope: o.scope ?? "once", usesLeft: uses, validUntil: new Date(now + window * 1000) },
+        });
+      }
+      return toView((await tx.review.findUnique({ where: { id }, include: { decisions: { orderBy: { at: "asc" } } } }))!);
+    });
+    if (v.status !== "pending") this.settled(v);
+    return v;
+  }
+
+  /** The requester (or the gateway, when the client went away) withdraws a pending review. */
+  async cancel(id: string, by: Principal | null, reason: string): Promise<ReviewView> {
+    const row = await this.row(id);
+    if (by && by.subject !== row.requester && !hasRole(by, "admin")) throw new AirlockError("PERMISSION_DENIED", "only the requester or an admin can cancel a review");
+    const r = await this.store.prisma.review.updateMany({ where: { id, status: "pending" }, data: { status: "cancelled", decidedAt: new Date(), decidedReason: reason } });
+    if (r.count !== 1) throw new AirlockError("REVIEW_CLOSED", `review ${id} is already ${row.status}`);
+    const v = await this.get(id);
+    this.settled(v);
+    return v;
+  }
+
+  /** Marks overdue pending reviews expired (called on reads and by the gateway's timer). */
+  async expireDue(): Promise<number> {
+    const due = await this.store.prisma.review.findMany({ where: { status: "pending", expiresAt: { lte: new Date() } }, select: { id: true }, take: 1000 });
+    if (!due.length) return 0;
+    await this.store.prisma.review.updateMany({ where: { id: { in: due.map((d) => d.id) }, status: "pending" }, data: { status: "expired", decidedAt: new Date(), decidedReason: "nobody decided in time" } });
+    for (const { id } of due) this.settled(await this.get(id));
+    return due.length;
+  }
+
+  /**
+   * Resolves when the review is no longer pending: at once for decisions made
+   * in this process, within pollMs for decisions made by another process.
+   * The signal (client went away) rejects it.
+   */
+  async waitForDecision(id: string, signal?: AbortSignal, pollMs = 1000): Promise<ReviewView> {
+    const first = await this.get(id);
+    if (first.status !== "pending") return first;
+    return new Promise<ReviewView>((resolve, reject) => {
+      const set = this.waiters.get(id) ?? new Set();
+      this.waiters.set(id, set);
+      const done = (v: ReviewView) => {
+        clearInterval(timer);
+        set.delete(done);
+        if (!set.size) this.waiters.delete(id);
+        signal?.removeEventListener("abort", aborted);
+        resolve(v);
+      };
+      const aborted = () => {
+        clearInterval(timer);
+        set.delete(done);
+        if (!set.size) this.waiters.delete(id);
+        reject(new AirlockError("REVIEW_CLOSED", `stopped waiting for review ${id}`));
+      };
+      const timer = setInterval(() => {
+        this.get(id).then((v) => v.status !== "pending" && done(v), (err: Error) => this.log.warn({ review: id, err: err.message }, "could not re-read a review"));
+      }, pollMs);
+      timer.unref();
+      set.add(done);
+      if (signal?.aborted) return aborted();
+      signal?.addEventListener("abort", aborted, { once: true });
+      // A decision may have landed between the first read and registering: look once more.
+      this.get(id).then((v) => v.status !== "pending" && done(v), () => {});
+    });
+  }
+
+  private settled(v: ReviewView): void {
+    for (const w of [...(this.waiters.get(v.id) ?? [])]) w(v);
+    const type = v.status === "approved" ? "review.approved" : v.status === "rejected" ? "review.rejected" : v.status === "expired" ? "review.expired" : "review.cancelled";
+    this.events?.notify(type, v);
+  }
+
+  /**
+   * Uses an approval for this exact statement, if one covers it: same hash,
+   * same requester, same session unless approved for the identity, still in
+   * its window, uses left. Atomic: two runs cannot spend one use.
+   */
+  async consumeApproval(i: { requester: string; connectionName: string; sessionId: string | null; statement: string; params?: unknown[] | null }): Promise<string | null> {
+    const hash = statementHash(i.statement, i.params);
+    const rows = (await this.store.sql(
+      `UPDATE reviews SET uses_left = uses_left - 1
+        WHERE id = (SELECT id FROM reviews
+                     WHERE status = 'approved' AND kind = 'statement' AND statement_hash = $1 AND requester = $2 AND connection_name = $3
+                       AND uses_left > 0 AND valid_until > (now() AT TIME ZONE 'UTC')
+                       AND (scope = 'identity' OR session_id IS NOT DISTINCT FROM $4::uuid OR (scope = 'once' AND session_id IS NULL))
+                     ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING id`,
+      [hash, i.requester, i.connectionName, i.sessionId],
+    )) as Array<{ id: string }>;
+    return rows[0]?.id ?? null;
+  }
+}
