@@ -178,7 +178,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       return link.open({ host: t.connection.host, port: t.connection.port, sessionId, connectionName: t.connection.name });
     };
     const cancels = new CancelRegistry(dialTarget, logger.child({ component: "postgres" }));
-    const postgresDeps = { policy: policies, statements, cancels, dial: dialTarget };
+    const postgresDeps = { policy: policies, statements, cancels, dial: dialTarget, reviews };
     await app.register(
       async (v1) => {
         await v1.register(agentRoutes, { agents, agentEndpoint: () => ({ address: agentAddress, caPin: tls?.caFingerprint ?? null }) });

@@ -110,6 +110,12 @@ export class PolicyEngine {
     return { ok: true, errors: [] };
   }
 
+  /** Annotations of the active policies with these ids (e.g. a review policy's @reviewers). */
+  annotationsOf(ids: readonly string[]): Array<Record<string, string>> {
+    const meta = this.active?.meta;
+    return meta ? ids.flatMap((id) => (meta.get(id) ? [meta.get(id)!.annotations] : [])) : [];
+  }
+
   decide(req: PolicyRequest): DecisionResult {
     const set = this.active;
     if (!set || set.meta.size === 0) {

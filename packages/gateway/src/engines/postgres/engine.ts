@@ -15,6 +15,7 @@ import { PgFatal } from "./errors.js";
 import { writeBackend, type FrontendReader, type StartupMessage } from "./protocol/index.js";
 import { runRelay } from "./session/relay.js";
 import { SessionState, type PolicySource, type StatementSink } from "./session/state.js";
+import type { ReviewService } from "../../reviews/service.js";
 
 export interface PostgresEngineDeps {
   policy: PolicySource;
@@ -22,6 +23,8 @@ export interface PostgresEngineDeps {
   cancels: CancelRegistry;
   /** Opens another tunnel stream to the session's target (catalog lookups for masking). */
   dial?: (t: { connection: SessionContext["connection"]; agentId: string | null }, sessionId: string) => Promise<Duplex>;
+  /** Holds statements a policy sends to review until a reviewer decides (absent: such statements are refused). */
+  reviews?: ReviewService;
 }
 
 /** Startup parameters passed on to the target; everything else (notably `options`, which can set any GUC) is dropped. */
@@ -107,6 +110,7 @@ export class PostgresEngine implements Engine {
       hi.push(writeBackend({ type: "ReadyForQuery", status: target.status }));
       client.stream.write(Buffer.concat(hi));
       const state = new SessionState(this.scope(ctx), this.deps.policy, this.deps.statements, ctx.sessionId, ctx.log, target.status);
+      state.reviews = this.deps.reviews ?? null;
       const dial = this.deps.dial;
       if (dial) {
         const login = { user: secrets.username ?? "", password: secrets.password ?? "", database: this.database(ctx), params: { client_encoding: "UTF8", application_name: "airlock-catalog" }, tls };

@@ -16,6 +16,8 @@ export interface GuardScope {
 
 export interface Verdict {
   decision: "allow" | "deny" | "review";
+  /** A review statement a reviewer approved: forwarded, recorded with decision "review". */
+  approved?: boolean;
   /** The statement's own text (the input when it could not be parsed). */
   text: string;
   facts: StatementFacts | null;
@@ -139,7 +141,7 @@ export function denialMessage(v: Verdict): { sqlstate: string; message: string; 
   const why = v.reasons.length ? v.reasons.join("; ") : "no policy permits it";
   const detail = `${v.action} statement: ${v.facts?.command ?? "?"}`;
   if (v.decision === "review") {
-    return { sqlstate: "42501", message: `airlock: statement requires approval (policy ${why})`, detail, hint: "Approvals are not available on this gateway yet; ask an administrator." };
+    return { sqlstate: "42501", message: `airlock: statement requires approval (policy ${why})`, detail, hint: "This kind of request cannot be held for review here (only simple-protocol queries are, so far); ask a reviewer or an administrator." };
   }
   const by = v.policyIds.length ? `by policy ${why}` : `(${why})`;
   return { sqlstate: "42501", message: `airlock: statement denied ${by}`, detail };

@@ -6,11 +6,14 @@ import type { StatementFacts } from "../analysis/types.js";
 import { checkFacts, checkSql, denialMessage, type Verdict } from "../guard.js";
 import { buildErrorResponse, writeFrontend, type FrontendMessage } from "../protocol/index.js";
 import { planCopies } from "./copy-out.js";
+import { holdForReview, onlyReviews } from "./hold.js";
 import type { Denial, Run } from "./pending.js";
 import { DENIED_STATEMENT, DENIED_SUBSTITUTE, runOf, startOf, type SessionState } from "./state.js";
 
 export interface ClientIo {
   toServer(buf: Buffer): void;
+  /** Writes to the client directly (a NoticeResponse while a statement is held). */
+  toClient(buf: Buffer): void;
   /** Sends what is queued; called before anything is awaited. */
   flush(): void;
 }
@@ -93,8 +96,25 @@ async function recordDenial(s: SessionState, v: Verdict, io: ClientIo): Promise<
 
 async function simpleQuery(s: SessionState, sql: string, raw: Buffer, io: ClientIo): Promise<void> {
   const policy = s.policy.current();
-  const verdicts = checkSql(policy.engine, s.scope, sql);
-  const k = verdicts.findIndex((v) => v.decision !== "allow");
+  let verdicts = checkSql(policy.engine, s.scope, sql);
+  if (s.reviews && onlyReviews(verdicts)) {
+    io.flush();
+    const held = await holdForReview(s, sql, verdicts, io.toClient);
+    if (held.approved) {
+      // Approved: the exact text runs as if nothing happened; the records keep decision "review".
+      verdicts = verdicts.map((v) => (v.decision === "review" ? { ...v, reasons: [...v.reasons, `approved in review ${held.reviewId}`], approved: true } : v));
+    } else {
+      const k = verdicts.findIndex((v) => v.decision === "review");
+      const starts = [...verdicts.slice(0, k).map((v) => startOf(s.sessionId, ++s.seq, v, "skipped")), startOf(s.sessionId, ++s.seq, { ...verdicts[k]!, reasons: [...verdicts[k]!.reasons, held.reason] }, "denied"), ...verdicts.slice(k + 1).map((v) => startOf(s.sessionId, ++s.seq, v, "skipped"))];
+      s.denied++;
+      await s.sink.record(starts);
+      // Nothing of the query ran: the substitute fails in its place so the transaction state is what PostgreSQL makes of an error.
+      io.toServer(writeFrontend({ type: "Query", query: DENIED_SUBSTITUTE }));
+      s.expect({ t: "query", runs: [], i: 0, denial: held.denial, plan: null, copyOut: null });
+      return;
+    }
+  }
+  const k = verdicts.findIndex((v) => v.decision !== "allow" && !v.approved);
   // Everything before a denied statement runs (as PostgreSQL would run it before failing on
   // the denied one); the denied one and everything after it never reach the server.
   const forwarded = k < 0 ? verdicts : verdicts.slice(0, k);

@@ -34,6 +34,7 @@ export function runRelay(o: RelayOptions): Promise<RelayResult> {
     const finish = (err?: AirlockError) => {
       if (done) return;
       done = true;
+      state.closed.abort();
       if (err && !result.error) result.error = err;
       client.off("data", onClientData);
       server.off("data", onServerData);
@@ -56,7 +57,7 @@ export function runRelay(o: RelayOptions): Promise<RelayResult> {
       result.bytesUp += buf.length;
       if (!server.write(buf)) serverBlocked = true;
     };
-    const io = { toServer: (b: Buffer) => void toServer.push(b), flush: flushServer };
+    const io = { toServer: (b: Buffer) => void toServer.push(b), flush: flushServer, toClient: (b: Buffer) => void (client.writable && client.write(b)) };
 
     const pump = async () => {
       if (pumping) return;

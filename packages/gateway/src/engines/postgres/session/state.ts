@@ -8,6 +8,7 @@ import { objectNames, type Verdict, type GuardScope } from "../guard.js";
 import { buildErrorResponse, writeBackend, type FieldDescription, type TransactionStatus } from "../protocol/index.js";
 import type { Expect, Run } from "./pending.js";
 import type { CatalogCache } from "../catalog.js";
+import type { ReviewService } from "../../../reviews/service.js";
 
 export interface StatementSink {
   record(rows: StatementStart[]): Promise<string[]>;
@@ -44,6 +45,10 @@ export class SessionState {
   seq = 0;
   /** Resolves "schema.table.column" names when masking rules need them (null: not available). */
   catalog: CatalogCache | null = null;
+  /** Reviews for statements a policy holds; null refuses them instead. */
+  reviews: ReviewService | null = null;
+  /** Aborted when the session ends: a statement held for review stops waiting (and its review is cancelled). */
+  readonly closed = new AbortController();
   /** While set, server output is dropped until ReadyForQuery (a refused result is in progress). */
   refusing = false;
   /** Messages per type the gateway injected or rewrote, for logs and tests. */

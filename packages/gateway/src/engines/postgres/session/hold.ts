@@ -1,0 +1,81 @@
+// Holding a statement for review: when every statement a policy did not allow
+// outright needs a review (none is denied), the query is not forwarded; the
+// client gets a NoticeResponse naming the review and who must approve it, and
+// this session's handling of client messages waits (its socket is paused by
+// the relay's bounded inbox) until a reviewer decides, the review expires or
+// the client goes away. Nothing else waits: other sessions and the gateway go
+// on, and a held statement costs a promise and a timer, no thread or buffer.
+//
+// An approval covers exactly the query text the reviewers saw (and, for
+// extended-protocol statements later, its parameters), once unless the
+// reviewer said otherwise; a run of that exact text by the same identity in
+// the same session spends it.
+import { AirlockError } from "@airlock/shared";
+import type { Verdict } from "../guard.js";
+import { buildErrorResponse, writeBackend } from "../protocol/index.js";
+import { combineRequirements } from "../../../reviews/requirements.js";
+import type { Denial } from "./pending.js";
+import type { SessionState } from "./state.js";
+
+export type HoldOutcome = { approved: true; reviewId: string } | { approved: false; denial: Denial; reason: string };
+
+/** True when the statements' only objections are reviews (a plain denial wins over any review). */
+export function onlyReviews(verdicts: Verdict[]): boolean {
+  return verdicts.some((v) => v.decision === "review") && verdicts.every((v) => v.decision !== "deny");
+}
+
+/** A NoticeResponse (same fields as an ErrorResponse, severity NOTICE, SQLSTATE 01000 "warning"). */
+function notice(message: string, detail: string, hint: string): Buffer {
+  const e = buildErrorResponse("ERROR", "01000", message, detail, hint);
+  return writeBackend({ type: "NoticeResponse", fields: { ...e.fields, S: "NOTICE", V: "NOTICE" } });
+}
+
+export async function holdForReview(s: SessionState, sql: string, verdicts: Verdict[], toClient: (b: Buffer) => void): Promise<HoldOutcome> {
+  const reviews = s.reviews!;
+  const principal = s.scope.principal;
+  const connectionName = s.scope.connection.name;
+  // An approval given earlier (for this session or this identity) may already cover this exact text.
+  const earlier = await reviews.consumeApproval({ requester: principal.subject, connectionName, sessionId: s.sessionId, statement: sql });
+  if (earlier) return { approved: true, reviewId: earlier };
+
+  const held = verdicts.filter((v) => v.decision === "review");
+  const policyIds = [...new Set(held.flatMap((v) => v.policyIds))];
+  const requirements = combineRequirements(s.policy.current().engine.annotationsOf(policyIds).map((annotations) => ({ annotations })));
+  const review = await reviews.createStatementReview({
+    principal,
+    connectionName,
+    sessionId: s.sessionId,
+    statement: sql,
+    rule: policyIds.join(",") || null,
+    ruleReason: [...new Set(held.flatMap((v) => v.reasons))].join("; ") || null,
+    requirements,
+  });
+  const who = requirements.allGroups ? `one reviewer from each of ${requirements.reviewerGroups.join(", ")}` : `${requirements.approvalsNeeded} reviewer(s) in ${requirements.reviewerGroups.join(", ")}`;
+  toClient(notice(`airlock: statement held for review ${review.id}: waiting for ${who}`, `policy ${review.rule ?? "?"}: ${review.ruleReason ?? "needs a review"}; expires ${review.expiresAt}`, `A reviewer runs: airlock reviews approve ${review.id}`));
+  s.log.info({ review: review.id, rule: review.rule, text: sql.slice(0, 200) }, "statement held for review");
+
+  let decided;
+  try {
+    decided = await reviews.waitForDecision(review.id, s.closed.signal);
+  } catch (err) {
+    // The client went away: nobody is waiting for the answer any more.
+    await reviews.cancel(review.id, null, "the client disconnected while the statement was held").catch(() => {});
+    throw AirlockError.from(err);
+  }
+  if (decided.status === "approved") {
+    // Spend the approval now, so the same approval cannot also run this text elsewhere.
+    const spent = await reviews.consumeApproval({ requester: principal.subject, connectionName, sessionId: s.sessionId, statement: sql });
+    if (spent) return { approved: true, reviewId: review.id };
+  }
+  const last = decided.decisions.at(-1);
+  const reason =
+    decided.status === "rejected"
+      ? `rejected by ${last?.reviewer ?? "a reviewer"}${decided.decidedReason ? `: ${decided.decidedReason}` : ""}`
+      : decided.status === "expired"
+        ? `nobody approved it before ${decided.expiresAt}`
+        : decided.status === "approved"
+          ? "its approval was already used"
+          : `the review was ${decided.status}`;
+  const message = `airlock: statement not run: review ${review.id} ${decided.status === "rejected" ? "was " : ""}${reason}`;
+  return { approved: false, reason, denial: { error: buildErrorResponse("ERROR", "42501", message, `policy ${review.rule ?? "?"}`) } };
+}
