@@ -3,6 +3,8 @@
 // machine's PostgreSQL, node-postgres as the client); a reviewer decides
 // through the REST API; the held client gets its result, or the reviewer's
 // reason, or an expiry error. Other sessions go on meanwhile.
+import { createHmac } from "node:crypto";
+import http from "node:http";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorOf, startPgEnv, type PgEnv } from "./harness/pg.js";
@@ -22,6 +24,9 @@ forbid (principal, action == Airlock::Action::"delete", resource);
 
 let env: PgEnv;
 const tok: Record<string, string> = {};
+const SECRET = "e2e-webhook-secret-0123456789";
+const hooks: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+let receiver: http.Server;
 
 async function mint(subject: string, roles: string[], groups: string[]) {
   const r = await env.gw.api<{ token: string }>("POST", "/api/v1/tokens", { subject, roles, groups });
@@ -50,7 +55,23 @@ async function client(who: string): Promise<{ c: pg.Client; held: () => Promise<
 const pendingFor = async (p: Promise<unknown>, ms: number) => (await Promise.race([p.then(() => "settled", () => "settled"), new Promise((r) => setTimeout(() => r("pending"), ms))])) === "pending";
 
 beforeAll(async () => {
-  env = await startPgEnv({ name: "reviews", policy: POLICY, setupSql: "CREATE TABLE items (id int primary key, name text); INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 20) g;" });
+  // A webhook receiver: the gateway signs every review event it sends here.
+  receiver = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      hooks.push({ headers: req.headers, body });
+      res.end("ok");
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+  env = await startPgEnv({
+    name: "reviews",
+    policy: POLICY,
+    setupSql: "CREATE TABLE items (id int primary key, name text); INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 20) g;",
+    env: { AIRLOCK_REVIEW_WEBHOOK_URL: hookUrl, AIRLOCK_REVIEW_WEBHOOK_SECRET: SECRET },
+  });
   await mint("alice", ["user"], ["developers"]);
   await mint("bob", ["user"], ["developers"]);
   await mint("rita", ["user", "reviewer"], ["reviewers"]);
@@ -58,6 +79,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await env?.close();
+  receiver?.close();
 });
 
 describe("a DELETE under a review policy", () => {
@@ -93,6 +115,15 @@ describe("a DELETE under a review policy", () => {
     await decide(id2, "rita", "reject", { reason: "already done" });
     expect((await errorOf(again)).message).toMatch(/rejected by rita: already done/);
     await c.end();
+    // Reviewers were told: signed webhook events for the review's creation and decision.
+    const events = hooks.filter((h) => h.body.includes(id));
+    expect(events.map((h) => h.headers["x-airlock-event"])).toEqual(expect.arrayContaining(["review.created", "review.approved"]));
+    for (const h of events) {
+      const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(h.headers["x-airlock-signature"]));
+      expect(m).not.toBeNull();
+      expect(createHmac("sha256", SECRET).update(`${m![1]}.${h.body}`).digest("hex")).toBe(m![2]);
+    }
+    expect(JSON.parse(events[0]!.body)).toMatchObject({ type: "review.created", review: { id, requester: "alice", statement: "DELETE FROM items WHERE id = 1", reviewerGroups: ["reviewers"] } });
   });
 
   it("a rejected one gets the reviewer's reason; the session stays usable", async () => {

@@ -54,6 +54,10 @@ export const GatewayConfigSchema = Type.Object({
     /** Accept clients without TLS (the token is then sent in clear). Off unless set. */
     allowPlaintext: Type.Boolean(),
   }),
+  /** Where review events are sent (generic signed webhooks, Slack incoming webhooks). */
+  reviews: Type.Object({
+    webhooks: Type.Array(Type.Object({ url: Type.String({ pattern: "^https?://" }), format: Type.Union([Type.Literal("generic"), Type.Literal("slack")]), secret: Type.Optional(Type.String({ minLength: 16 })) })),
+  }),
   /** People's sign-in (OIDC, SAML), machine JWT issuers, role mappings, token lifetimes, API keys. */
   identity: IdentityConfigSchema,
   /** Statement records: wait for the store's WAL flush before forwarding (PostgreSQL store). */
@@ -103,6 +107,12 @@ function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
     policy: { dir: env.AIRLOCK_POLICY_DIR || undefined, pollMs: int(env.AIRLOCK_POLICY_POLL_MS) },
     recordSyncCommit: env.AIRLOCK_RECORD_SYNC_COMMIT === undefined ? undefined : env.AIRLOCK_RECORD_SYNC_COMMIT === "true",
     identity: identityFromEnv(env),
+    reviews: {
+      webhooks: [
+        ...(env.AIRLOCK_REVIEW_WEBHOOK_URL ? [{ url: env.AIRLOCK_REVIEW_WEBHOOK_URL, format: "generic" as const, ...(env.AIRLOCK_REVIEW_WEBHOOK_SECRET ? { secret: env.AIRLOCK_REVIEW_WEBHOOK_SECRET } : {}) }] : []),
+        ...(env.AIRLOCK_REVIEW_SLACK_WEBHOOK_URL ? [{ url: env.AIRLOCK_REVIEW_SLACK_WEBHOOK_URL, format: "slack" as const }] : []),
+      ],
+    },
   };
 }
 
@@ -117,6 +127,7 @@ const DEFAULTS: GatewayConfig = {
   policy: { pollMs: 2_000 },
   recordSyncCommit: false,
   identity: IDENTITY_DEFAULTS,
+  reviews: { webhooks: [] },
 };
 
 function merge<T>(base: T, ...layers: unknown[]): T {

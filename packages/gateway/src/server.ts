@@ -26,6 +26,8 @@ import { IdentityService } from "./identity/verify.js";
 import { startRevocationSweep } from "./sessions/sweep.js";
 import { reviewRoutes } from "./api/routes-reviews.js";
 import { ReviewService } from "./reviews/service.js";
+import { ReviewNotifier } from "./reviews/notify/index.js";
+import { reviewSummary } from "./reviews/view.js";
 import { AccessTokenService } from "./auth/access-tokens.js";
 import type { GatewayConfig } from "./config.js";
 import { ConnectionService, type ConnectionView } from "./connections/service.js";
@@ -110,7 +112,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       publicUrl: () => publicUrl,
       log: logger.child({ component: "identity" }),
     });
-    const reviews = new ReviewService(store, logger.child({ component: "reviews" }));
+    const notifier = config.reviews.webhooks.length ? new ReviewNotifier(config.reviews.webhooks, { log: logger.child({ component: "reviews" }) }) : null;
+    if (notifier) cleanup.unshift(() => notifier.flush());
+    const reviews = new ReviewService(store, logger.child({ component: "reviews" }), notifier && {
+      notify: (type, r) => notifier.notify(type, reviewSummary(r, publicUrl)),
+    });
     // Pending reviews expire on their own: waiters are woken and notifications go out.
     const expiry = setInterval(() => void reviews.expireDue().catch((err: Error) => logger.warn({ err: err.message }, "review expiry failed")), 1_000);
     expiry.unref();

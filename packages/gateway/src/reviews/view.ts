@@ -1,4 +1,5 @@
 import type { Prisma } from "../store/generated/client.js";
+import type { ReviewSummary } from "./notify/index.js";
 
 export type ReviewRow = Prisma.ReviewGetPayload<{ include: { decisions: true } }>;
 
@@ -33,6 +34,29 @@ export interface ReviewView {
 }
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+/** What a notification carries: enough to decide from Slack or a webhook, with where to act. */
+export function reviewSummary(r: ReviewView, publicUrl: string): ReviewSummary {
+  return {
+    id: r.id,
+    kind: r.kind,
+    status: r.status,
+    requester: r.requester,
+    connection: r.connection,
+    statement: r.statement,
+    role: r.role,
+    durationSeconds: r.durationSeconds,
+    reason: r.reason,
+    rule: r.rule,
+    reviewerGroups: r.reviewerGroups,
+    approvalsNeeded: r.approvalsNeeded,
+    expiresAt: r.expiresAt,
+    decidedBy: r.decisions.map((d) => d.reviewer),
+    decidedReason: r.decidedReason,
+    url: `${publicUrl}/api/v1/reviews/${r.id}`,
+    cli: "airlock reviews",
+  };
+}
 
 export function toView(r: ReviewRow): ReviewView {
   return {
