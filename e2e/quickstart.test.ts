@@ -16,6 +16,7 @@ interface DevJson {
   demoTarget: string;
   dataDir: string;
   devToken: string;
+  reviewerToken: string;
   postgresUrl: string;
 }
 interface AgentState {
@@ -143,6 +144,24 @@ describe("airlock dev: first start with --api-port 0 --agent-port 0", () => {
     expect(drop.stderr).toMatch(/ERROR: +airlock: statement denied by policy/);
     const still = await psql(info.postgresUrl, ["-At", "-c", "select count(*) from customers"]);
     expect(still.stdout.trim()).toBe("201");
+  });
+
+  it("the review loop from two shells: a DELETE with a WHERE waits until dev.json's reviewer approves it", async () => {
+    const held = psql(info.postgresUrl, ["-c", "delete from customers where id = 999999"]);
+    const reviewer = { AIRLOCK_URL: info.apiUrl, AIRLOCK_TOKEN: info.reviewerToken };
+    const id = await eventually(
+      async () => /([0-9a-f-]{36})\s+pending\s+dev\s+demo-pg/.exec((await runCli(["reviews", "list"], reviewer)).stdout)?.[1] ?? null,
+      15_000,
+      "the held DELETE in `airlock reviews list`",
+    );
+    // The requester cannot approve their own statement.
+    const self = await runCli(["reviews", "approve", id], { AIRLOCK_URL: info.apiUrl, AIRLOCK_TOKEN: info.devToken });
+    expect(self.code).not.toBe(0);
+    const ok = await runCli(["reviews", "approve", id, "--reason", "quickstart"], reviewer);
+    expect(ok.stdout).toMatch(/Approved/);
+    const r = await held;
+    expect(r.stdout).toMatch(/DELETE 0/);
+    expect(r.stderr).toMatch(/held for review/);
   });
 
   it("the psql sessions show in `airlock sessions list` with bytes and outcome ok", async () => {

@@ -102,11 +102,14 @@ export async function runDev(o: DevOptions): Promise<void> {
 
     const admin = await gw.tokens.mint({ subject: "dev-admin", roles: ["admin"], groups: ["dba"], ttlSeconds: gw.config.tokens.maxTtlSeconds, method: "dev", description: "airlock dev" });
     const dev = await gw.tokens.mint({ subject: "dev", roles: ["user"], groups: ["developers"], ttlSeconds: gw.config.tokens.maxTtlSeconds, method: "dev", description: "airlock dev: demo user" });
+    // A second person for the review loop: DELETEs with a WHERE on demo-pg wait for group "reviewers".
+    const reviewer = await gw.tokens.mint({ subject: "reviewer", roles: ["user", "reviewer"], groups: ["reviewers"], ttlSeconds: gw.config.tokens.maxTtlSeconds, method: "dev", description: "airlock dev: demo reviewer" });
     const postgresUrl = gw.postgresPort ? `postgresql://dev:${dev.token}@127.0.0.1:${gw.postgresPort}/demo-pg?sslmode=require` : null;
     const info = {
       apiUrl: gw.apiUrl,
       adminToken: admin.token,
       devToken: dev.token,
+      reviewerToken: reviewer.token,
       postgresUrl,
       agentAddress: gw.agentAddress,
       connections: ["demo-pg"],
@@ -122,6 +125,8 @@ export async function runDev(o: DevOptions): Promise<void> {
         `Postgres front door (guardrails + masking + recording):`,
         `      psql "$(node -p "require('${join(dataDir, "dev.json")}').postgresUrl")" -c "select * from customers limit 5"`,
         `      … then try: delete from customers;   drop table customers;   (both denied)`,
+        `      delete from customers where id = 7;   (held until a reviewer approves: in another shell`,
+        `      AIRLOCK_TOKEN=$(node -p "require('${join(dataDir, "dev.json")}').reviewerToken") airlock reviews list / approve ID)`,
         ...(o.oidc ? [`Sign in through ${o.oidc.issuer}:  airlock login ${gw.apiUrl}   (or --device)`] : [`Built-in dev identities: dev-admin (admin, group dba) and dev (user, group developers); --issuer URL --client-id ID signs people in through an OpenID provider.`]),
         `ready`,
         "",
