@@ -63,6 +63,8 @@ export interface PgEnv {
   connect(token: string, opts?: { connection?: string }): Promise<pg.Client>;
   /** SQL straight on the target database (setup and verification, not through the gateway). */
   direct(text: string, values?: unknown[]): Promise<pg.QueryResult>;
+  /** A second gateway process on the same store, policies and master key (no agent of its own). */
+  startPeerGateway(): Promise<GatewayProc>;
   /** Registers another postgres connection (e.g. a fake target). */
   addConnection(name: string, host: string, port: number, database?: string): Promise<void>;
   /** Sessions of a subject, newest first. */
@@ -96,13 +98,14 @@ export async function startPgEnv(opts: { name: string; policy: PolicyBundle; set
   const direct = new pg.Pool({ connectionString: adminUrl(database), max: 2 });
   if (opts.setupSql) await direct.query(opts.setupSql);
 
+  const gatewayEnv = {
+    AIRLOCK_POLICY_DIR: policyDir,
+    AIRLOCK_DATABASE_URL: adminUrl(storeDb),
+    AIRLOCK_MASTER_KEY: randomBytes(32).toString("base64"),
+    ...opts.env,
+  };
   const gw = await startGateway({
-    env: {
-      AIRLOCK_POLICY_DIR: policyDir,
-      AIRLOCK_DATABASE_URL: adminUrl(storeDb),
-      AIRLOCK_MASTER_KEY: randomBytes(32).toString("base64"),
-      ...opts.env,
-    },
+    env: gatewayEnv,
     ...(opts.apiPort ? { apiPort: opts.apiPort } : {}),
   });
   if (!gw.pgPort) throw new Error("the gateway did not report a Postgres front door port");
@@ -148,6 +151,8 @@ export async function startPgEnv(opts: { name: string; policy: PolicyBundle; set
     },
     direct: (text, values) => direct.query(text, values),
     addConnection,
+    // Same data dir: the peer finds the bootstrap admin token file (the store mints it only once).
+    startPeerGateway: () => startGateway({ env: gatewayEnv, dataDir: gw.dataDir }),
     async sessions(subject) {
       const r = await gw.api<{ sessions: Awaited<ReturnType<PgEnv["sessions"]>> }>("GET", `/api/v1/sessions?subject=${encodeURIComponent(subject)}`);
       return r.body.sessions;

@@ -117,6 +117,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const reviews = new ReviewService(store, logger.child({ component: "reviews" }), notifier && {
       notify: (type, r) => notifier.notify(type, reviewSummary(r, publicUrl)),
     });
+    if (config.databaseUrl) await reviews.listen(config.databaseUrl);
+    cleanup.unshift(() => reviews.close());
     // Pending reviews expire on their own: waiters are woken and notifications go out.
     const expiry = setInterval(() => void reviews.expireDue().catch((err: Error) => logger.warn({ err: err.message }, "review expiry failed")), 1_000);
     expiry.unref();

@@ -3,7 +3,11 @@ import { AirlockError, type Logger } from "@airlock/shared";
 import { hasRole, type Principal } from "../auth/principal.js";
 import type { Store } from "../store/index.js";
 import { toView, type ReviewRow, type ReviewView } from "./view.js";
+import { ReviewListener } from "./listener.js";
 import type { ReviewRequirements } from "./requirements.js";
+
+/** NOTIFY channel for decided reviews (payload: the review id). */
+const CHANNEL = "airlock_reviews";
 
 export type { ReviewView } from "./view.js";
 
@@ -40,12 +44,34 @@ export function statementHash(statement: string, params: readonly unknown[] | nu
  */
 export class ReviewService {
   private readonly waiters = new Map<string, Set<(r: ReviewView) => void>>();
+  /** One store read per interval for every review waited on in this process (decisions made elsewhere). */
+  private poller: NodeJS.Timeout | null = null;
+  private listener: ReviewListener | null = null;
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
     private readonly events: ReviewEvents | null = null,
+    /** How often waiters re-read the store; with LISTEN/NOTIFY this is only the safety net. */
+    private readonly pollMs = 1000,
   ) {}
+
+  /**
+   * Decisions taken by another gateway process on the same PostgreSQL store
+   * reach this one at once: every decision is announced with NOTIFY, and this
+   * process LISTENs on a connection of its own (the shared poll stays as the
+   * safety net for a lost connection).
+   */
+  async listen(databaseUrl: string): Promise<void> {
+    this.listener = new ReviewListener(databaseUrl, (id) => this.wakeFromStore(id), this.log);
+    await this.listener.start();
+  }
+
+  async close(): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = null;
+    await this.listener?.stop();
+  }
 
   async createStatementReview(i: { principal: Principal; connectionName: string; sessionId?: string | null; statement: string; params?: unknown[] | null; rule?: string | null; ruleReason?: string | null; reason?: string | null; requirements: ReviewRequirements }): Promise<ReviewView> {
     const row = await this.store.prisma.review.create({
@@ -145,6 +171,7 @@ export class ReviewService {
               : { status: "approved", decidedAt: new Date(now), decidedReason: o.reason ?? null, scope: o.scope ?? "once", usesLeft: uses, validUntil: new Date(now + window * 1000) },
         });
       }
+      if (done && this.store.kind === "postgres") await tx.$executeRaw`SELECT pg_notify(${CHANNEL}, ${id})`;
       return toView((await tx.review.findUnique({ where: { id }, include: { decisions: { orderBy: { at: "asc" } } } }))!);
     });
     if (v.status !== "pending") this.settled(v);
@@ -157,6 +184,7 @@ export class ReviewService {
     if (by && by.subject !== row.requester && !hasRole(by, "admin")) throw new AirlockError("PERMISSION_DENIED", "only the requester or an admin can cancel a review");
     const r = await this.store.prisma.review.updateMany({ where: { id, status: "pending" }, data: { status: "cancelled", decidedAt: new Date(), decidedReason: reason } });
     if (r.count !== 1) throw new AirlockError("REVIEW_CLOSED", `review ${id} is already ${row.status}`);
+    await this.announce([id]);
     const v = await this.get(id);
     this.settled(v);
     return v;
@@ -164,47 +192,86 @@ export class ReviewService {
 
   /** Marks overdue pending reviews expired (called on reads and by the gateway's timer). */
   async expireDue(): Promise<number> {
-    const due = await this.store.prisma.review.findMany({ where: { status: "pending", expiresAt: { lte: new Date() } }, select: { id: true }, take: 1000 });
+    // RETURNING: with several gateway processes expiring at once, each review is announced by exactly one.
+    const due = (await this.store.sql(
+      `UPDATE reviews SET status = 'expired', decided_at = (now() AT TIME ZONE 'UTC'), decided_reason = 'nobody decided in time'
+        WHERE id IN (SELECT id FROM reviews WHERE status = 'pending' AND expires_at <= (now() AT TIME ZONE 'UTC') LIMIT 1000)
+          AND status = 'pending'
+        RETURNING id`,
+      [],
+    )) as Array<{ id: string }>;
     if (!due.length) return 0;
-    await this.store.prisma.review.updateMany({ where: { id: { in: due.map((d) => d.id) }, status: "pending" }, data: { status: "expired", decidedAt: new Date(), decidedReason: "nobody decided in time" } });
+    await this.announce(due.map((d) => d.id));
     for (const { id } of due) this.settled(await this.get(id));
     return due.length;
   }
 
+  /** NOTIFY other gateway processes (PostgreSQL store) that these reviews were decided. */
+  private async announce(ids: string[]): Promise<void> {
+    if (this.store.kind !== "postgres") return;
+    for (const id of ids) await this.store.sql("SELECT pg_notify($1, $2)", [CHANNEL, id]).catch((err: Error) => this.log.warn({ err: err.message }, "could not announce a review decision"));
+  }
+
   /**
    * Resolves when the review is no longer pending: at once for decisions made
-   * in this process, within pollMs for decisions made by another process.
-   * The signal (client went away) rejects it.
+   * in this process or announced by another (LISTEN/NOTIFY), else at the next
+   * shared poll. The signal (client went away) rejects it. A waiter costs a
+   * closure in a map: no timer or store read of its own.
    */
-  async waitForDecision(id: string, signal?: AbortSignal, pollMs = 1000): Promise<ReviewView> {
+  async waitForDecision(id: string, signal?: AbortSignal): Promise<ReviewView> {
     const first = await this.get(id);
     if (first.status !== "pending") return first;
     return new Promise<ReviewView>((resolve, reject) => {
       const set = this.waiters.get(id) ?? new Set();
       this.waiters.set(id, set);
-      const done = (v: ReviewView) => {
-        clearInterval(timer);
+      const leave = () => {
         set.delete(done);
         if (!set.size) this.waiters.delete(id);
         signal?.removeEventListener("abort", aborted);
+      };
+      const done = (v: ReviewView) => {
+        leave();
         resolve(v);
       };
       const aborted = () => {
-        clearInterval(timer);
-        set.delete(done);
-        if (!set.size) this.waiters.delete(id);
+        leave();
         reject(new AirlockError("REVIEW_CLOSED", `stopped waiting for review ${id}`));
       };
-      const timer = setInterval(() => {
-        this.get(id).then((v) => v.status !== "pending" && done(v), (err: Error) => this.log.warn({ review: id, err: err.message }, "could not re-read a review"));
-      }, pollMs);
-      timer.unref();
       set.add(done);
       if (signal?.aborted) return aborted();
       signal?.addEventListener("abort", aborted, { once: true });
+      this.ensurePoller();
       // A decision may have landed between the first read and registering: look once more.
-      this.get(id).then((v) => v.status !== "pending" && done(v), () => {});
+      void this.wakeFromStore(id);
     });
+  }
+
+  private ensurePoller(): void {
+    if (this.poller) return;
+    this.poller = setInterval(() => void this.pollWaiters(), this.pollMs);
+    this.poller.unref();
+  }
+
+  private async pollWaiters(): Promise<void> {
+    const ids = [...this.waiters.keys()];
+    if (!ids.length) {
+      if (this.poller) clearInterval(this.poller);
+      this.poller = null;
+      return;
+    }
+    try {
+      const rows = (await this.store.sql("SELECT id FROM reviews WHERE id = ANY($1::uuid[]) AND status <> 'pending'", [ids])) as Array<{ id: string }>;
+      for (const { id } of rows) await this.wakeFromStore(id);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "could not poll reviews");
+    }
+  }
+
+  /** Re-reads a review and wakes its waiters here if it was decided (no notifications: whoever decided sent them). */
+  private async wakeFromStore(id: string): Promise<void> {
+    if (!this.waiters.has(id)) return;
+    const v = await this.get(id).catch(() => null);
+    if (v && v.status !== "pending") for (const w of [...(this.waiters.get(id) ?? [])]) w(v);
   }
 
   private settled(v: ReviewView): void {

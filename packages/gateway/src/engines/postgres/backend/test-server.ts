@@ -81,7 +81,7 @@ host all u_plain 127.0.0.1/32 password
 host all all 127.0.0.1/32 scram-sha-256
 `;
 
-export async function startTestPostgres(opts: { ssl?: boolean } = {}): Promise<TestPostgres> {
+export async function startTestPostgres(opts: { ssl?: boolean; maxConnections?: number } = {}): Promise<TestPostgres> {
   const bin = pgBinDir();
   const user = runAs();
   const base = await mkdtemp(path.join(os.tmpdir(), "airlock-pg-"));
@@ -93,7 +93,7 @@ export async function startTestPostgres(opts: { ssl?: boolean } = {}): Promise<T
   await run(path.join(bin, "initdb"), ["-D", dataDir, "-N", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"], { cwd: base, user });
   await writeFile(path.join(dataDir, "pg_hba.conf"), HBA);
 
-  const settings = ["listen_addresses=127.0.0.1", `unix_socket_directories=${base}`, "fsync=off", "full_page_writes=off", "synchronous_commit=off", "max_connections=40"];
+  const settings = ["listen_addresses=127.0.0.1", `unix_socket_directories=${base}`, "fsync=off", "full_page_writes=off", "synchronous_commit=off", `max_connections=${opts.maxConnections ?? 40}`];
   let caPem: string | undefined;
   const serverName = opts.ssl ? "pg.airlock.test" : undefined;
   if (opts.ssl) {
