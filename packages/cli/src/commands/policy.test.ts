@@ -49,7 +49,7 @@ describe("airlock policy validate", () => {
     expect(DEMO_POLICY_DIR).toBe(join(root, "packages/cli/policies/demo/"));
     const r = await cli(["policy", "validate", DEMO_POLICY_DIR]);
     expect(r).toMatchObject({ code: 0, stderr: "" });
-    expect(r.stdout).toMatch(/^OK: \d+ policies in 5 files \(access\.cedar, agents\.cedar, demo\.tests\.json, guardrails\.cedar, masking\.json\)\n/);
+    expect(r.stdout).toMatch(/^OK: \d+ policies in 6 files \(access\.cedar, agents\.cedar, demo\.tests\.json, guardrails\.cedar, masking\.json, reviews\.cedar\)\n/);
     expect(r.stdout).toContain("ignored (not bundle files): README.md\n");
   });
 

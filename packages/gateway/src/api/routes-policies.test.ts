@@ -155,7 +155,7 @@ describe("the CLI against these routes", () => {
     expect(lines[0]).toMatch(/^Active: version 4 \([0-9a-f]{12}\), 11 policies, loaded \d+[smh] ago$/);
     expect(lines[1]).toMatch(/^VERSION\s+ACTIVE\s+DIGEST\s+CREATEDBY\s+CREATED\s+FILES$/);
     expect(lines[2]).toMatch(/^4\s+\*\s+[0-9a-f]{12}\s+admin-1\s+\d+[smh] ago\s+4$/);
-    expect(lines[3]).toMatch(/^3\s+[0-9a-f]{12}\s+admin-1\s+\d+[smh] ago\s+5$/);
+    expect(lines[3]).toMatch(/^3\s+[0-9a-f]{12}\s+admin-1\s+\d+[smh] ago\s+6$/);
 
     const file = await cli(["policy", "show", "3", "--file", "masking.json"]);
     expect(file.stdout).toBe(await readFile(join(DEMO, "masking.json"), "utf8"));
