@@ -57,6 +57,8 @@ export const GatewayConfigSchema = Type.Object({
   /** Where review events are sent (generic signed webhooks, Slack incoming webhooks). */
   reviews: Type.Object({
     webhooks: Type.Array(Type.Object({ url: Type.String({ pattern: "^https?://" }), format: Type.Union([Type.Literal("generic"), Type.Literal("slack")]), secret: Type.Optional(Type.String({ minLength: 16 })) })),
+    /** Shared secrets (newest first) of systems allowed to post signed decisions to /api/v1/reviews/callback. */
+    callbackSecrets: Type.Array(Type.String({ minLength: 16 })),
   }),
   /** People's sign-in (OIDC, SAML), machine JWT issuers, role mappings, token lifetimes, API keys. */
   identity: IdentityConfigSchema,
@@ -112,6 +114,7 @@ function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
         ...(env.AIRLOCK_REVIEW_WEBHOOK_URL ? [{ url: env.AIRLOCK_REVIEW_WEBHOOK_URL, format: "generic" as const, ...(env.AIRLOCK_REVIEW_WEBHOOK_SECRET ? { secret: env.AIRLOCK_REVIEW_WEBHOOK_SECRET } : {}) }] : []),
         ...(env.AIRLOCK_REVIEW_SLACK_WEBHOOK_URL ? [{ url: env.AIRLOCK_REVIEW_SLACK_WEBHOOK_URL, format: "slack" as const }] : []),
       ],
+      callbackSecrets: list(env.AIRLOCK_REVIEW_CALLBACK_SECRETS),
     },
   };
 }
@@ -127,7 +130,7 @@ const DEFAULTS: GatewayConfig = {
   policy: { pollMs: 2_000 },
   recordSyncCommit: false,
   identity: IDENTITY_DEFAULTS,
-  reviews: { webhooks: [] },
+  reviews: { webhooks: [], callbackSecrets: [] },
 };
 
 function merge<T>(base: T, ...layers: unknown[]): T {

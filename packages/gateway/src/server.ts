@@ -25,6 +25,8 @@ import { UserService } from "./identity/users.js";
 import { IdentityService } from "./identity/verify.js";
 import { startRevocationSweep } from "./sessions/sweep.js";
 import { reviewRoutes } from "./api/routes-reviews.js";
+import { reviewCallbackRoutes } from "./api/routes-review-callback.js";
+import { rolesForGroups } from "./identity/roles.js";
 import { ReviewService } from "./reviews/service.js";
 import { ReviewNotifier } from "./reviews/notify/index.js";
 import { reviewSummary } from "./reviews/view.js";
@@ -194,6 +196,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await v1.register(tokenRoutes, { tokens, sessions, events: authEvents, serviceAccounts });
         await v1.register(authRoutes, { logins, events: authEvents, serviceAccounts, sessions });
         await v1.register(reviewRoutes, { reviews });
+        await v1.register(reviewCallbackRoutes, { reviews, store, secrets: config.reviews.callbackSecrets, rolesFor: (groups) => rolesForGroups(config.identity, groups) });
         await v1.register(identityRoutes, { tokens, users, serviceAccounts, events: authEvents, identity, sessions });
         await v1.register(sessionRoutes, { sessions, statements });
         await v1.register(policyRoutes, { policies });
