@@ -8,6 +8,7 @@ import { registerUser } from "./commands/user.js";
 import { registerLogin } from "./commands/login.js";
 import { registerIdentity } from "./commands/identity.js";
 import { registerReviews } from "./commands/reviews.js";
+import { registerExec } from "./commands/exec.js";
 
 const program = new Command("airlock")
   .description("Airlock: an access gateway between people, CI jobs and AI agents and your infrastructure")
@@ -70,7 +71,7 @@ registerAdmin(program);
 registerUser(program);
 registerLogin(program);
 registerIdentity(program);
-registerReviews(program);
+registerExec(program, registerReviews(program));
 (await import("./commands/policy.js")).registerPolicy(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -53,6 +53,8 @@ export const GatewayConfigSchema = Type.Object({
     port: Type.Integer({ minimum: 0, maximum: 65535 }),
     /** Accept clients without TLS (the token is then sent in clear). Off unless set. */
     allowPlaintext: Type.Boolean(),
+    /** The host clients use for the front door (airlock exec); the API's public host when absent. */
+    publicHost: Type.Optional(Type.String({ minLength: 1 })),
   }),
   /** Where review events are sent (generic signed webhooks, Slack incoming webhooks). */
   reviews: Type.Object({
@@ -105,6 +107,7 @@ function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
       host: pgHost,
       port: pgPort,
       allowPlaintext: env.AIRLOCK_POSTGRES_ALLOW_PLAINTEXT === undefined ? undefined : env.AIRLOCK_POSTGRES_ALLOW_PLAINTEXT === "true",
+      publicHost: env.AIRLOCK_POSTGRES_PUBLIC_HOST || undefined,
     },
     policy: { dir: env.AIRLOCK_POLICY_DIR || undefined, pollMs: int(env.AIRLOCK_POLICY_POLL_MS) },
     recordSyncCommit: env.AIRLOCK_RECORD_SYNC_COMMIT === undefined ? undefined : env.AIRLOCK_RECORD_SYNC_COMMIT === "true",

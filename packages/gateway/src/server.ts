@@ -178,7 +178,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       },
     });
     await app.register(authPlugin, { identity });
-    await app.register(metaRoutes, { caPem: tls?.caPem ?? null, ready: () => ready });
+    await app.register(metaRoutes, {
+      caPem: tls?.caPem ?? null,
+      ready: () => ready,
+      postgres: () => (postgresPort ? { host: config.postgres.publicHost ?? new URL(publicUrl || "http://127.0.0.1").hostname, port: postgresPort, caPem: gatewayTls.caPem } : null),
+    });
     app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
     const runDeps = { connections, sessions, registry, log: logger.child({ component: "sessions" }) };
     // Extra streams to a session's target through the agent that serves it: cancel requests, catalog lookups.

@@ -46,7 +46,7 @@ function show(r: Review): string {
 }
 
 /** Reviews: what waits for a human decision, and deciding it. */
-export function registerReviews(program: Command): void {
+export function registerReviews(program: Command): Command {
   const reviews = program.command("reviews").description("statements and access requests waiting for a reviewer");
   reviews
     .command("list")
@@ -97,4 +97,5 @@ export function registerReviews(program: Command): void {
       const r = await (await apiFor(cmd)).post<Review>(`/api/v1/reviews/${encodeURIComponent(id)}/cancel`, o.reason ? { reason: o.reason } : {});
       print(cmd, r, () => `Cancelled: review ${r.id}.\n`);
     });
+  return reviews;
 }

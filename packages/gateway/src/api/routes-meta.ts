@@ -6,6 +6,8 @@ import { principalOf } from "./auth.js";
 export interface MetaRoutesOptions {
   caPem: string | null;
   ready: () => boolean;
+  /** Where the Postgres front door is reached, and the CA of its certificate (null when it is off). */
+  postgres?: () => { host: string; port: number; caPem: string } | null;
 }
 
 export const metaRoutes: FastifyPluginAsyncTypebox<MetaRoutesOptions> = async (app, opts) => {
@@ -17,6 +19,12 @@ export const metaRoutes: FastifyPluginAsyncTypebox<MetaRoutesOptions> = async (a
     "/api/v1/ca",
     { config: { public: true }, schema: { tags: ["meta"], summary: "The CA that signs the agent port's certificate (PEM)" } },
     async (_req, reply) => (opts.caPem ? reply.type("application/x-pem-file").send(opts.caPem) : reply.status(404).send()),
+  );
+
+  app.get(
+    "/api/v1/meta",
+    { config: { public: true }, schema: { tags: ["meta"], summary: "Version and the native front doors' addresses (for clients such as airlock exec)" } },
+    async () => ({ version: AIRLOCK_VERSION, postgres: opts.postgres?.() ?? null }),
   );
 
   app.get(
