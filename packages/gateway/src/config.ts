@@ -59,6 +59,8 @@ export const GatewayConfigSchema = Type.Object({
   /** Where review events are sent (generic signed webhooks, Slack incoming webhooks). */
   reviews: Type.Object({
     webhooks: Type.Array(Type.Object({ url: Type.String({ pattern: "^https?://" }), format: Type.Union([Type.Literal("generic"), Type.Literal("slack")]), secret: Type.Optional(Type.String({ minLength: 16 })) })),
+    /** Who decides access requests (airlock request), how many approvals, how long a request waits. */
+    access: Type.Object({ reviewerGroups: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }), approvalsNeeded: Type.Integer({ minimum: 1 }), allGroups: Type.Boolean(), timeoutSeconds: Type.Integer({ minimum: 10 }) }),
     /** Shared secrets (newest first) of systems allowed to post signed decisions to /api/v1/reviews/callback. */
     callbackSecrets: Type.Array(Type.String({ minLength: 16 })),
   }),
@@ -118,6 +120,7 @@ function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
         ...(env.AIRLOCK_REVIEW_SLACK_WEBHOOK_URL ? [{ url: env.AIRLOCK_REVIEW_SLACK_WEBHOOK_URL, format: "slack" as const }] : []),
       ],
       callbackSecrets: list(env.AIRLOCK_REVIEW_CALLBACK_SECRETS),
+      access: { reviewerGroups: list(env.AIRLOCK_ACCESS_REVIEWERS), approvalsNeeded: int(env.AIRLOCK_ACCESS_APPROVALS), timeoutSeconds: int(env.AIRLOCK_ACCESS_REQUEST_TIMEOUT_SECONDS) } as never,
     },
   };
 }
@@ -133,7 +136,7 @@ const DEFAULTS: GatewayConfig = {
   policy: { pollMs: 2_000 },
   recordSyncCommit: false,
   identity: IDENTITY_DEFAULTS,
-  reviews: { webhooks: [], callbackSecrets: [] },
+  reviews: { webhooks: [], callbackSecrets: [], access: { reviewerGroups: ["reviewers"], approvalsNeeded: 1, allGroups: false, timeoutSeconds: 3600 } },
 };
 
 function merge<T>(base: T, ...layers: unknown[]): T {

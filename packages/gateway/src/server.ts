@@ -125,7 +125,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const expiry = setInterval(() => void reviews.expireDue().catch((err: Error) => logger.warn({ err: err.message }, "review expiry failed")), 1_000);
     expiry.unref();
     cleanup.unshift(async () => clearInterval(expiry));
-    const stopSweep = startRevocationSweep({ tokens, sessions, store, intervalMs: 2_000, log: logger.child({ component: "sessions" }) });
+    const stopSweep = startRevocationSweep({ tokens, sessions, store, endedGrants: (ids) => reviews.endedGrants(ids), intervalMs: 2_000, log: logger.child({ component: "sessions" }) });
     cleanup.unshift(async () => stopSweep());
     const statements = new StatementLog(store, logger.child({ component: "statements" }), { sql: store.sql });
     cleanup.unshift(() => statements.close());
@@ -184,7 +184,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       postgres: () => (postgresPort ? { host: config.postgres.publicHost ?? new URL(publicUrl || "http://127.0.0.1").hostname, port: postgresPort, caPem: gatewayTls.caPem } : null),
     });
     app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-    const runDeps = { connections, sessions, registry, log: logger.child({ component: "sessions" }) };
+    const runDeps = { connections, sessions, registry, grants: (subject: string, connection: string) => reviews.activeGrants(subject, connection), log: logger.child({ component: "sessions" }) };
     // Extra streams to a session's target through the agent that serves it: cancel requests, catalog lookups.
     const dialTarget = async (t: { connection: ConnectionView; agentId: string | null }, sessionId: string) => {
       const link = registry.pick({ agentId: t.agentId, group: t.connection.agentGroup });
@@ -199,7 +199,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await v1.register(connectionRoutes, { connections });
         await v1.register(tokenRoutes, { tokens, sessions, events: authEvents, serviceAccounts });
         await v1.register(authRoutes, { logins, events: authEvents, serviceAccounts, sessions });
-        await v1.register(reviewRoutes, { reviews });
+        await v1.register(reviewRoutes, { reviews, sessions, access: config.reviews.access });
         await v1.register(reviewCallbackRoutes, { reviews, store, secrets: config.reviews.callbackSecrets, rolesFor: (groups) => rolesForGroups(config.identity, groups) });
         await v1.register(identityRoutes, { tokens, users, serviceAccounts, events: authEvents, identity, sessions });
         await v1.register(sessionRoutes, { sessions, statements });

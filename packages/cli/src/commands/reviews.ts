@@ -97,5 +97,33 @@ export function registerReviews(program: Command): Command {
       const r = await (await apiFor(cmd)).post<Review>(`/api/v1/reviews/${encodeURIComponent(id)}/cancel`, o.reason ? { reason: o.reason } : {});
       print(cmd, r, () => `Cancelled: review ${r.id}.\n`);
     });
+  reviews
+    .command("revoke <id>")
+    .description("end an approved access grant early (its live sessions are cut)")
+    .requiredOption("--reason <text>")
+    .action(async (id: string, o: { reason: string }, cmd: Command) => {
+      const r = await (await apiFor(cmd)).post<Review & { sessionsCut: number }>(`/api/v1/reviews/${encodeURIComponent(id)}/revoke`, { reason: o.reason });
+      print(cmd, r, () => `Revoked: grant ${r.id}; ${r.sessionsCut} live session(s) cut.\n`);
+    });
+
+  program
+    .command("request <connection>")
+    .description("ask for temporary access to a connection: a role (or a group policies know) for a while; reviewers decide")
+    .requiredOption("--role <role>", "an Airlock role (user) or a group policies see (e.g. dba, oncall)")
+    .requiredOption("--for <duration>", "how long, e.g. 30m, 2h (at most 7d)")
+    .requiredOption("--reason <text>", "why; reviewers see it")
+    .option("--wait", "wait for the decision")
+    .action(async (connection: string, o: { role: string; for: string; reason: string; wait?: boolean }, cmd: Command) => {
+      const api = await apiFor(cmd);
+      let r = await api.post<Review>("/api/v1/access-requests", { connection, role: o.role, durationSeconds: parseDuration(o.for), reason: o.reason });
+      if (!o.wait) return print(cmd, r, () => `Requested: review ${r.id} (${o.role} on ${connection} for ${o.for}); reviewers: ${r.reviewerGroups.join(", ")}.\n`);
+      process.stderr.write(`Requested: review ${r.id}; waiting for ${r.reviewerGroups.join(", ")} …\n`);
+      while (r.status === "pending") {
+        await new Promise((res) => setTimeout(res, 2000));
+        r = await api.get<Review>(`/api/v1/reviews/${encodeURIComponent(r.id)}`);
+      }
+      print(cmd, r, () => (r.status === "approved" ? `Granted: ${o.role} on ${connection} until ${r.validUntil}.\n` : `Not granted: review ${r.id} ${r.status}${r.decidedReason ? ` (${r.decidedReason})` : ""}.\n`));
+      if (r.status !== "approved") process.exitCode = 3;
+    });
   return reviews;
 }

@@ -3,11 +3,16 @@ import { Type } from "@sinclair/typebox";
 import { AirlockError } from "@airlock/shared";
 import { hasRole } from "../auth/principal.js";
 import type { ReviewService, ReviewView } from "../reviews/service.js";
+import type { ReviewRequirements } from "../reviews/requirements.js";
+import type { SessionRecorder } from "../sessions/recorder.js";
 import { principalOf } from "./auth.js";
 import { IdParam } from "./schemas.js";
 
 export interface ReviewRoutesOptions {
   reviews: ReviewService;
+  sessions: SessionRecorder;
+  /** Who decides access requests, how many, how long they wait. */
+  access: ReviewRequirements;
 }
 
 /**
@@ -15,7 +20,7 @@ export interface ReviewRoutesOptions {
  * it; the requester sees and can cancel their own. Admins and auditors see all.
  * Every decision is recorded on the review itself (who, in which groups, when, why).
  */
-export const reviewRoutes: FastifyPluginAsyncTypebox<ReviewRoutesOptions> = async (app, { reviews }) => {
+export const reviewRoutes: FastifyPluginAsyncTypebox<ReviewRoutesOptions> = async (app, { reviews, sessions, access }) => {
   const visible = (r: ReviewView, p: ReturnType<typeof principalOf>) =>
     hasRole(p, "auditor") || r.requester === p.subject || (hasRole(p, "reviewer") && p.groups.some((g) => r.reviewerGroups.includes(g)));
 
@@ -74,6 +79,42 @@ export const reviewRoutes: FastifyPluginAsyncTypebox<ReviewRoutesOptions> = asyn
     async (req) => {
       const p = principalOf(req);
       return reviews.reject(req.params.id, p, req.body.reason);
+    },
+  );
+
+  app.post(
+    "/access-requests",
+    {
+      schema: {
+        tags: ["reviews"],
+        summary: "Ask for temporary access: a role (or group) on one connection, for a while, with a reason; reviewers decide",
+        body: Type.Object(
+          {
+            connection: Type.String({ minLength: 1, maxLength: 128 }),
+            role: Type.String({ minLength: 1, maxLength: 128 }),
+            durationSeconds: Type.Integer({ minimum: 60, maximum: 7 * 86400 }),
+            reason: Type.String({ minLength: 1, maxLength: 1000 }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req, reply) => {
+      const p = principalOf(req);
+      const r = await reviews.createAccessRequest({ principal: p, connectionName: req.body.connection, role: req.body.role, durationSeconds: req.body.durationSeconds, reason: req.body.reason, requirements: access });
+      reply.status(201);
+      return r;
+    },
+  );
+
+  app.post(
+    "/reviews/:id/revoke",
+    { schema: { tags: ["reviews"], summary: "End an access grant early: its live sessions are cut", params: IdParam, body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 1000 }) }, { additionalProperties: false }) } },
+    async (req) => {
+      const p = principalOf(req);
+      const r = await reviews.revokeGrant(req.params.id, p, req.body.reason);
+      const sessionsCut = sessions.abortByGrant(r.id, new AirlockError("PERMISSION_DENIED", `the access grant ${r.id} was revoked by ${p.subject}`));
+      return { ...r, sessionsCut };
     },
   );
 

@@ -1,11 +1,18 @@
 import { AirlockError, type Logger, type RelayResult } from "@airlock/shared";
-import { requireConnection, requireRole, type Principal } from "../auth/principal.js";
+import { isRole, requireConnection, requireRole, type Principal } from "../auth/principal.js";
+
+/** The principal with granted roles (Airlock roles) and groups (anything else) added. */
+function withGrants(p: Principal, roles: string[]): Principal {
+  return { ...p, roles: [...new Set([...p.roles, ...roles.filter(isRole)])], groups: [...new Set([...p.groups, ...roles.filter((r) => !isRole(r))])] };
+}
 import type { ConnectionService } from "../connections/service.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
 import type { AgentRegistry } from "../tunnel/registry.js";
 import type { ClientConn, Engine, SessionContext } from "./engine.js";
 
 export interface RunDeps {
+  /** Approved, unexpired access requests of a subject for a connection (JIT grants). */
+  grants?: (subject: string, connection: string) => Promise<Array<{ id: string; role: string }>>;
   connections: ConnectionService;
   sessions: SessionRecorder;
   registry: AgentRegistry;
@@ -42,11 +49,15 @@ export async function runSession(
   let log = deps.log.child({ subject: req.principal.subject, connection: req.connectionName });
   try {
     // Decide everything that needs no target first, so the record is one write.
-    requireRole(req.principal, "user");
-    requireConnection(req.principal, req.connectionName);
+    let principal = req.principal;
+    requireConnection(principal, req.connectionName);
     const connection = await deps.connections.resolve(req.connectionName);
     // The scope is checked on the resolved name too (a connection may be asked for by id).
-    requireConnection(req.principal, connection.name);
+    requireConnection(principal, connection.name);
+    // Approved access requests add their role (an Airlock role, or a group policies see) for this connection only.
+    const grants = deps.grants ? await deps.grants(principal.subject, connection.name) : [];
+    if (grants.length) principal = withGrants(principal, grants.map((g) => g.role));
+    requireRole(principal, "user");
     if (!engine) engine = (engineOf as (t: string) => Engine)(connection.type);
     base.protocol = engine.protocol;
     const link = deps.registry.pick({ agentId: connection.agentId, group: connection.agentGroup });
@@ -57,7 +68,7 @@ export async function runSession(
     // The record is written before the stream opens: no record, no session.
     sessionId = await sessions.start({ ...base, connectionId: connection.id, agentId: link.identity!.agentId });
     log = log.child({ session: sessionId });
-    const ctx: SessionContext = { sessionId, principal: req.principal, connection, clientAddr: req.clientAddr, agentId: link.identity!.agentId, log };
+    const ctx: SessionContext = { sessionId, principal, connection, clientAddr: req.clientAddr, agentId: link.identity!.agentId, log };
     if ((await engine.initialize?.(client, ctx)) === "done") {
       await sessions.finish(sessionId, { ...result, outcome: "ok" });
       return { ...result, sessionId };
@@ -75,6 +86,7 @@ export async function runSession(
     sessions.track(sessionId, {
       tokenId: req.principal.tokenId,
       subject: req.principal.subject,
+      grants: grants.map((g) => g.id),
       abort: (err) => {
         client.sendError(err);
         upstream.destroy(err);

@@ -99,6 +99,63 @@ export class ReviewService {
     return v;
   }
 
+  /**
+   * A request for temporary access: once approved, `role` (an Airlock role, or
+   * a group policies see) is added to the requester's sessions on that
+   * connection until the grant's window ends or it is revoked.
+   */
+  async createAccessRequest(i: { principal: Principal; connectionName: string; role: string; durationSeconds: number; reason: string; requirements: ReviewRequirements }): Promise<ReviewView> {
+    if (!/^[A-Za-z0-9@._:/-]{1,128}$/.test(i.role)) throw new AirlockError("INVALID_ARGUMENT", `role ${JSON.stringify(i.role)}: a role or group name`);
+    if (!Number.isInteger(i.durationSeconds) || i.durationSeconds < 60 || i.durationSeconds > 7 * 86400) throw new AirlockError("INVALID_ARGUMENT", "access can be requested for 1 minute to 7 days");
+    if (!i.reason.trim()) throw new AirlockError("INVALID_ARGUMENT", "say why you need the access (--reason)");
+    const row = await this.store.prisma.review.create({
+      data: {
+        kind: "access",
+        requester: i.principal.subject,
+        requesterKind: i.principal.kind,
+        connectionName: i.connectionName,
+        role: i.role,
+        durationSeconds: i.durationSeconds,
+        reason: i.reason,
+        reviewerGroups: i.requirements.reviewerGroups,
+        approvalsNeeded: i.requirements.approvalsNeeded,
+        allGroups: i.requirements.allGroups,
+        expiresAt: new Date(Date.now() + i.requirements.timeoutSeconds * 1000),
+      },
+      include: { decisions: true },
+    });
+    const v = toView(row);
+    this.events?.notify("review.created", v);
+    return v;
+  }
+
+  /** Approved, unexpired access grants of a subject on a connection. */
+  async activeGrants(subject: string, connectionName: string): Promise<Array<{ id: string; role: string }>> {
+    const rows = (await this.store.sql(
+      `SELECT id, role FROM reviews WHERE kind = 'access' AND status = 'approved' AND requester = $1 AND connection_name = $2 AND valid_until > (now() AT TIME ZONE 'UTC')`,
+      [subject, connectionName],
+    )) as Array<{ id: string; role: string }>;
+    return rows;
+  }
+
+  /** Of these grant ids, those no longer in force (revoked or past their window). */
+  async endedGrants(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const live = (await this.store.sql(`SELECT id FROM reviews WHERE id = ANY($1::uuid[]) AND status = 'approved' AND valid_until > (now() AT TIME ZONE 'UTC')`, [ids])) as Array<{ id: string }>;
+    const ok = new Set(live.map((r) => r.id));
+    return ids.filter((id) => !ok.has(id));
+  }
+
+  /** Ends an approved access grant before its time (a reviewer or an admin). */
+  async revokeGrant(id: string, by: Principal, reason: string): Promise<ReviewView> {
+    const row = await this.row(id);
+    if (row.kind !== "access") throw new AirlockError("INVALID_ARGUMENT", `review ${id} is not an access request`);
+    if (!hasRole(by, "admin") && this.eligibility(row, by) !== null) throw new AirlockError("REVIEW_NOT_ELIGIBLE", `${by.subject} may not revoke grant ${id}`);
+    const r = await this.store.prisma.review.updateMany({ where: { id, status: "approved" }, data: { status: "revoked", validUntil: new Date(), decidedReason: `revoked by ${by.subject}: ${reason}` } });
+    if (r.count !== 1) throw new AirlockError("REVIEW_CLOSED", `grant ${id} is ${row.status}, not in force`);
+    return this.get(id);
+  }
+
   async get(id: string): Promise<ReviewView> {
     const row = await this.row(id);
     return toView(row);

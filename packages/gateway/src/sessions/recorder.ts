@@ -29,6 +29,8 @@ export interface SessionEnd {
 interface Live {
   tokenId: string | null;
   subject?: string;
+  /** Access grants the session was opened with: revoking or expiring one cuts it. */
+  grants?: string[];
   abort: (err: AirlockError) => void;
 }
 
@@ -94,6 +96,20 @@ export class SessionRecorder {
     let n = 0;
     for (const l of this.live.values()) if (l.subject === subject) (l.abort(err), n++);
     return n;
+  }
+
+  /** Cuts every live session opened with an access grant. */
+  abortByGrant(grantId: string, err: AirlockError): number {
+    let n = 0;
+    for (const l of this.live.values()) if (l.grants?.includes(grantId)) (l.abort(err), n++);
+    return n;
+  }
+
+  /** Grant ids live sessions depend on (the sweep cuts those whose grant ended). */
+  liveGrantIds(): string[] {
+    const out = new Set<string>();
+    for (const l of this.live.values()) for (const g of l.grants ?? []) out.add(g);
+    return [...out];
   }
 
   /** Subjects of live sessions opened without a gateway token (IdP JWTs): the sweep checks their service accounts. */

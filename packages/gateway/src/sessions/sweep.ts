@@ -4,18 +4,19 @@ import type { Store } from "../store/index.js";
 import type { SessionRecorder } from "./recorder.js";
 
 /**
- * Revocation reaches live sessions on every gateway process: a revoke, logout
+ * Revocation reaches live sessions on every gateway process (access grants too): a revoke, logout
  * or user deletion through one process cuts its own sessions at once; this
  * sweep finds, every intervalMs, live sessions whose token another process
  * revoked (or whose user/service account/login ended) and cuts them.
  */
-export function startRevocationSweep(o: { tokens: AccessTokenService; sessions: SessionRecorder; store: Store; intervalMs: number; log: Logger }): () => void {
+export function startRevocationSweep(o: { tokens: AccessTokenService; sessions: SessionRecorder; store: Store; intervalMs: number; log: Logger; endedGrants?: (ids: string[]) => Promise<string[]> }): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     const ids = o.sessions.liveTokenIds();
     const tokenless = o.sessions.liveTokenlessSubjects();
-    if (!ids.length && !tokenless.length) return;
+    const grantIds = o.endedGrants ? o.sessions.liveGrantIds() : [];
+    if (!ids.length && !tokenless.length && !grantIds.length) return;
     running = true;
     const byToken = o.tokens.invalidAmong(ids).then((bad) => {
       for (const id of bad) {
@@ -32,7 +33,16 @@ export function startRevocationSweep(o: { tokens: AccessTokenService; sessions: 
           }
         })
       : Promise.resolve();
-    Promise.all([byToken, bySubject])
+    // Sessions opened with an access grant end when the grant does (revoked, or its window passed).
+    const byGrant = grantIds.length
+      ? o.endedGrants!(grantIds).then((ended) => {
+          for (const id of ended) {
+            const n = o.sessions.abortByGrant(id, new AirlockError("PERMISSION_DENIED", `the access grant ${id} this session relied on has ended`));
+            if (n) o.log.info({ grant: id, sessions: n }, "cut sessions of an ended access grant");
+          }
+        })
+      : Promise.resolve();
+    Promise.all([byToken, bySubject, byGrant])
       .catch((err: Error) => o.log.warn({ err: err.message }, "revocation sweep failed"))
       .finally(() => (running = false));
   }, o.intervalMs);

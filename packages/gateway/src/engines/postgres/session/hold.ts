@@ -6,10 +6,11 @@
 // the client goes away. Nothing else waits: other sessions and the gateway go
 // on, and a held statement costs a promise and a timer, no thread or buffer.
 //
-// An approval covers exactly the query text the reviewers saw (and, for
-// extended-protocol statements later, its parameters), once unless the
-// reviewer said otherwise; a run of that exact text by the same identity in
-// the same session spends it.
+// An approval covers exactly the query text the reviewers saw and, for an
+// extended-protocol statement (hold-extended.ts), its bound parameters: once
+// unless the reviewer said otherwise; a run of that exact text with those
+// parameters by the same identity (in the same session, unless approved for the
+// identity) spends it.
 import { AirlockError } from "@airlock/shared";
 import type { Verdict } from "../guard.js";
 import { buildErrorResponse, writeBackend } from "../protocol/index.js";
@@ -30,12 +31,16 @@ function notice(message: string, detail: string, hint: string): Buffer {
   return writeBackend({ type: "NoticeResponse", fields: { ...e.fields, S: "NOTICE", V: "NOTICE" } });
 }
 
-export async function holdForReview(s: SessionState, sql: string, verdicts: Verdict[], toClient: (b: Buffer) => void): Promise<HoldOutcome> {
+/**
+ * Holds one request: `sql` is the text as the client sent it (a simple Query's string, an
+ * extended statement's Parse text), `params` the values bound to it (null for a simple Query).
+ */
+export async function holdForReview(s: SessionState, sql: string, verdicts: Verdict[], toClient: (b: Buffer) => void, params: unknown[] | null = null): Promise<HoldOutcome> {
   const reviews = s.reviews!;
   const principal = s.scope.principal;
   const connectionName = s.scope.connection.name;
-  // An approval given earlier (for this session or this identity) may already cover this exact text.
-  const earlier = await reviews.consumeApproval({ requester: principal.subject, connectionName, sessionId: s.sessionId, statement: sql });
+  // An approval given earlier (for this session or this identity) may already cover this exact text and these parameters.
+  const earlier = await reviews.consumeApproval({ requester: principal.subject, connectionName, sessionId: s.sessionId, statement: sql, params });
   if (earlier) return { approved: true, reviewId: earlier };
 
   const held = verdicts.filter((v) => v.decision === "review");
@@ -46,13 +51,14 @@ export async function holdForReview(s: SessionState, sql: string, verdicts: Verd
     connectionName,
     sessionId: s.sessionId,
     statement: sql,
+    params,
     rule: policyIds.join(",") || null,
     ruleReason: [...new Set(held.flatMap((v) => v.reasons))].join("; ") || null,
     requirements,
   });
   const who = requirements.allGroups ? `one reviewer from each of ${requirements.reviewerGroups.join(", ")}` : `${requirements.approvalsNeeded} reviewer(s) in ${requirements.reviewerGroups.join(", ")}`;
   toClient(notice(`airlock: statement held for review ${review.id}: waiting for ${who}`, `policy ${review.rule ?? "?"}: ${review.ruleReason ?? "needs a review"}; expires ${review.expiresAt}`, `A reviewer runs: airlock reviews approve ${review.id}`));
-  s.log.info({ review: review.id, rule: review.rule, text: sql.slice(0, 200) }, "statement held for review");
+  s.log.info({ review: review.id, rule: review.rule, text: sql.slice(0, 200), params: params?.length ?? null }, "statement held for review");
 
   let decided;
   try {
@@ -64,7 +70,7 @@ export async function holdForReview(s: SessionState, sql: string, verdicts: Verd
   }
   if (decided.status === "approved") {
     // Spend the approval now, so the same approval cannot also run this text elsewhere.
-    const spent = await reviews.consumeApproval({ requester: principal.subject, connectionName, sessionId: s.sessionId, statement: sql });
+    const spent = await reviews.consumeApproval({ requester: principal.subject, connectionName, sessionId: s.sessionId, statement: sql, params });
     if (spent) return { approved: true, reviewId: review.id };
   }
   const last = decided.decisions.at(-1);

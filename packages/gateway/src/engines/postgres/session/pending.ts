@@ -40,7 +40,8 @@ export type Expect =
       copies?: Array<CopyPlan | null> | null;
     }
   // internal: sent by the gateway itself (copy-out.ts); its answers are swallowed.
-  | { t: "parse"; denial: Denial | null; internal?: boolean }
+  // silent: parsed again by the gateway (unnamed.ts): its ParseComplete is swallowed, an error is the client's.
+  | { t: "parse"; denial: Denial | null; internal?: boolean; silent?: boolean }
   | { t: "bind"; denial?: Denial | null }
   // The statement/portal objects are captured when the request is sent: a pipelining client may
   // re-Bind the same (usually unnamed) portal before the server answers, and each answer

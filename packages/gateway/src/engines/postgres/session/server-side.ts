@@ -48,7 +48,7 @@ export function handleServer(s: SessionState, m: BackendMessage, raw: Buffer, ou
     case "BindComplete":
     case "CloseComplete":
       s.pending.shift();
-      if (head?.t === "parse" && head.internal) return;
+      if (head?.t === "parse" && (head.internal || head.silent)) return;
       return send(raw);
     case "ParameterDescription":
       if (head?.t === "describe" && head.internal) return;

@@ -9,6 +9,7 @@ import { buildErrorResponse, writeBackend, type FieldDescription, type Transacti
 import type { Expect, Run } from "./pending.js";
 import type { CatalogCache } from "../catalog.js";
 import type { ReviewService } from "../../../reviews/service.js";
+import type { PortalReview } from "./hold-extended.js";
 
 export interface StatementSink {
   record(rows: StatementStart[]): Promise<string[]>;
@@ -25,6 +26,8 @@ export interface PreparedInfo {
   text: string;
   /** Result columns from a Describe of the statement (formats unknown until Bind). */
   fields: FieldDescription[] | null;
+  /** Lives on the server as the unnamed statement (unnamed.ts); its Parse's types, to parse it again. */
+  unnamed?: { paramTypes: number[] };
 }
 
 export interface PortalInfo {
@@ -35,12 +38,29 @@ export interface PortalInfo {
   described: boolean;
   /** The execution in progress when the portal was suspended (Execute with a row limit). */
   run: Run | null;
+  /** Lives on the server as the unnamed portal (unnamed.ts). */
+  unnamed?: boolean;
+  /** Its statement needs a review: the bound parameters, and the approval once given (hold-extended.ts). */
+  review?: PortalReview | null;
+}
+
+/** Which of the client's statements and portals the server's unnamed ones hold (unnamed.ts). */
+export interface UnnamedOnServer {
+  stmt: PreparedInfo | null;
+  /** The Sync count when `stmt` was parsed: a Parse in an earlier cycle may have been skipped. */
+  stmtCycle: number;
+  portal: PortalInfo | null;
+  /** Syncs forwarded so far. */
+  cycle: number;
+  /** A statement needing a review was put there: from then on the tracking is enforced. */
+  used: boolean;
 }
 
 export class SessionState {
   readonly pending: Expect[] = [];
   readonly statements = new Map<string, PreparedInfo>();
   readonly portals = new Map<string, PortalInfo>();
+  readonly unnamed: UnnamedOnServer = { stmt: null, stmtCycle: 0, portal: null, cycle: 0, used: false };
   status: TransactionStatus;
   seq = 0;
   /** Resolves "schema.table.column" names when masking rules need them (null: not available). */
