@@ -8,6 +8,7 @@ import http from "node:http";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorOf, startPgEnv, type PgEnv } from "./harness/pg.js";
+import { fields, wire, wireLogin, type BackendMsg } from "./harness/pg-wire.js";
 
 const POLICY = {
   "access.cedar": `
@@ -177,4 +178,163 @@ describe("a DELETE under a review policy", () => {
     expect(err.message).toMatch(/nobody approved it before/);
     await c.end();
   }, 30_000);
+});
+
+describe("extended protocol", () => {
+  // What node-postgres sends for a query with values: Parse, Bind (the values), Describe, Execute, Sync.
+  const DEL = "DELETE FROM items WHERE id = $1";
+  const review = (id: string) => env.gw.api<{ status: string; statement: string; params: unknown[] | null }>("GET", `/api/v1/reviews/${id}`, undefined, tok.rita);
+  /** The settled record of `text` in the newest session of `who`. */
+  async function recordOf(who: string, text: string, status: string) {
+    let rec: Awaited<ReturnType<PgEnv["statements"]>>[number] | undefined;
+    for (let i = 0; i < 30 && rec?.status !== status; i++) {
+      if (i) await new Promise((res) => setTimeout(res, 100));
+      rec = (await env.statements((await env.sessions(who))[0]!.id)).filter((x) => x.text === text).at(-1);
+    }
+    return rec;
+  }
+
+  it("a parameterised DELETE is held at Execute; approved, it runs with its values", async () => {
+    const { c, held } = await client("alice");
+    const q = c.query(DEL, [7]);
+    const id = await held();
+    expect(await pendingFor(q, 300)).toBe(true);
+    // The reviewer sees the text and the bound values.
+    expect((await review(id)).body).toMatchObject({ status: "pending", statement: DEL, params: ["7"] });
+    await decide(id, "rita", "approve");
+    expect((await q).rowCount).toBe(1);
+    expect((await env.direct("select count(*)::int AS n from items WHERE id = 7")).rows[0].n).toBe(0);
+    const rec = await recordOf("alice", DEL, "ok");
+    expect(rec).toMatchObject({ decision: "review", status: "ok", rows: "1", rule: "deletes-need-review" });
+    expect(rec!.reason).toMatch(new RegExp(`approved in review ${id}`));
+    await c.end();
+  });
+
+  it("an approval covers the text AND the values: not another id; the same id again by the same identity runs without a new review", async () => {
+    const { c, held } = await client("alice");
+    const q8 = c.query(DEL, [8]);
+    const id8 = await held();
+    await decide(id8, "rita", "approve", { scope: "identity", uses: 5 });
+    expect((await q8).rowCount).toBe(1);
+    // Same text, other value: held again, under a review of its own.
+    const q9 = c.query(DEL, [9]);
+    const id9 = await held();
+    expect(id9).not.toBe(id8);
+    expect((await review(id9)).body.params).toEqual(["9"]);
+    await decide(id9, "rita", "reject", { reason: "not that one" });
+    const err = await errorOf(q9);
+    expect(err.code).toBe("42501");
+    expect(err.message).toMatch(/rejected by rita: not that one/);
+    expect((await env.direct("select count(*)::int AS n from items WHERE id = 9")).rows[0].n).toBe(1);
+    await c.end();
+    // Another session of alice: the identity-wide approval of (text, [8]) covers it, no hold.
+    const other = await client("alice");
+    expect((await other.c.query(DEL, [8])).rowCount).toBe(0);
+    expect((await recordOf("alice", DEL, "ok"))!.reason).toMatch(new RegExp(`approved in review ${id8}`));
+    await other.c.end();
+  });
+
+  it("a rejected one fails with the reviewer's reason and the connection goes on", async () => {
+    const { c, held } = await client("alice");
+    const q = c.query(DEL, [10]);
+    const id = await held();
+    await decide(id, "rita", "reject", { reason: "not during the freeze" });
+    const err = await errorOf(q);
+    expect(err.code).toBe("42501");
+    expect(err.message).toMatch(/review .* was rejected by rita: not during the freeze/);
+    // The server skipped to Sync as after its own error: the pipeline is in step again.
+    expect((await c.query("select 1 AS one")).rows).toEqual([{ one: 1 }]);
+    expect((await c.query("select count(*)::int AS n from items WHERE id = $1", [10])).rows[0].n).toBe(1);
+    expect(await recordOf("alice", DEL, "denied")).toMatchObject({ decision: "review", status: "denied" });
+    expect((await recordOf("alice", DEL, "denied"))!.reason).toMatch(/rejected by rita: not during the freeze/);
+    await c.end();
+  });
+
+  it("rejected inside a transaction: the transaction is aborted as after an error; ROLLBACK works", async () => {
+    const { c, held } = await client("alice");
+    await c.query("BEGIN");
+    await c.query("UPDATE items SET name = 'changed' WHERE id = 11");
+    const q = c.query(DEL, [11]);
+    const id = await held();
+    await decide(id, "rita", "reject", { reason: "no" });
+    expect((await errorOf(q)).code).toBe("42501");
+    const aborted = await errorOf(c.query("select 1"));
+    expect(aborted.code).toBe("25P02");
+    expect(aborted.message).toMatch(/current transaction is aborted/);
+    await c.query("ROLLBACK");
+    expect((await c.query("select name from items WHERE id = $1", [11])).rows).toEqual([{ name: "item 11" }]);
+    await c.end();
+  });
+
+  it("a named prepared statement that needs a review cannot be run with SQL EXECUTE; reused, it is held again", async () => {
+    const { c, held } = await client("alice");
+    const named = { name: "del", text: DEL };
+    const q = c.query({ ...named, values: [12] });
+    await decide(await held(), "rita", "reject", { reason: "later" });
+    await errorOf(q);
+    // The gateway keeps it as the server's unnamed statement: there is no "del" for SQL to run.
+    expect((await errorOf(c.query("EXECUTE del(12)"))).code).toBe("26000");
+    // node-postgres reuses "del" with a Bind only; the gateway parses it again and holds it again.
+    const again = c.query({ ...named, values: [12] });
+    const id = await held();
+    expect((await review(id)).body.params).toEqual(["12"]);
+    await decide(id, "rita", "approve");
+    expect((await again).rowCount).toBe(1);
+    // And statements of its own go on as usual in between.
+    expect((await c.query({ name: "sel", text: "select count(*)::int AS n from items WHERE id > $1", values: [12] })).rows[0].n).toBe(8);
+    await c.end();
+  });
+
+  it("values too large to show a reviewer are refused at Bind", async () => {
+    const { c } = await client("alice");
+    const err = await errorOf(c.query("DELETE FROM items WHERE name = $1", ["x".repeat(70_000)]));
+    expect(err.code).toBe("42501");
+    expect(err.message).toMatch(/not held for review: its parameters take \d+ bytes/);
+    expect((await c.query("select 1 AS one")).rows).toEqual([{ one: 1 }]);
+    await c.end();
+  });
+});
+
+describe("extended protocol: a held statement cannot run by another way", () => {
+  const DEL = "DELETE FROM items WHERE id = $1";
+  const summary = (msgs: BackendMsg[]) => msgs.map((m) => (m.type === "E" || m.type === "N" ? `${m.type}:${fields(m).C}` : m.type));
+  const exists = async (id: number) => (await env.direct("select count(*)::int AS n from items WHERE id = $1", [id])).rows[0].n === 1;
+
+  it("a Parse the server skipped (after an error) does not leave the held statement under a checked one's name", async () => {
+    const { conn } = await wireLogin(env.pgPort, tok.alice!, env.connection);
+    // One write: the gateway handles every message before the server's error comes back. The server
+    // skips the Parse of "select 1" (it follows an error), so its unnamed statement is still the DELETE.
+    conn.send(Buffer.concat([wire.parse(DEL), wire.sync(), wire.parse("select * from no_such_table", "bad"), wire.parse("select 1"), wire.sync(), wire.bind(["13"]), wire.execute(), wire.sync()]));
+    expect(summary(await conn.untilReady())).toEqual(["1", "Z"]);
+    expect(summary(await conn.untilReady())).toEqual(["E:42P01", "Z"]);
+    // The Bind is of "select 1" (parsed again by the gateway), which takes no value: an error, no DELETE, no hold.
+    expect(summary(await conn.untilReady())).toEqual(["E:08P01", "Z"]);
+    expect(await exists(13)).toBe(true);
+    conn.close();
+  });
+
+  it("a named portal of a held statement cannot be run with SQL FETCH", async () => {
+    const { conn } = await wireLogin(env.pgPort, tok.alice!, env.connection);
+    conn.send(wire.query("BEGIN"));
+    await conn.untilReady();
+    conn.send(Buffer.concat([wire.parse(`${DEL} RETURNING id`), wire.bind(["14"], [], "", "p"), wire.sync()]));
+    expect(summary(await conn.untilReady())).toEqual(["1", "2", "Z"]);
+    // PostgreSQL would run the DELETE … RETURNING for a FETCH from portal "p"; the server has no "p".
+    conn.send(wire.query("FETCH ALL FROM p"));
+    expect(summary(await conn.untilReady())).toEqual(["E:34000", "Z"]);
+    conn.send(wire.query("ROLLBACK"));
+    await conn.untilReady();
+    expect(await exists(14)).toBe(true);
+    conn.close();
+  });
+
+  it("a held portal another Bind replaced is gone: its Execute fails without a hold", async () => {
+    const { conn } = await wireLogin(env.pgPort, tok.alice!, env.connection);
+    conn.send(Buffer.concat([wire.parse(DEL), wire.bind(["15"], [], "", "p"), wire.parse("select 2"), wire.bind([]), wire.execute("p"), wire.sync()]));
+    const got = await conn.untilReady();
+    expect(summary(got)).toEqual(["1", "2", "1", "2", "E:34000", "Z"]);
+    expect(fields(got[4]!).M).toBe('portal "p" does not exist');
+    expect(await exists(15)).toBe(true);
+    conn.close();
+  });
 });

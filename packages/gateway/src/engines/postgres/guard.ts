@@ -141,7 +141,7 @@ export function denialMessage(v: Verdict): { sqlstate: string; message: string; 
   const why = v.reasons.length ? v.reasons.join("; ") : "no policy permits it";
   const detail = `${v.action} statement: ${v.facts?.command ?? "?"}`;
   if (v.decision === "review") {
-    return { sqlstate: "42501", message: `airlock: statement requires approval (policy ${why})`, detail, hint: "This kind of request cannot be held for review here (only simple-protocol queries are, so far); ask a reviewer or an administrator." };
+    return { sqlstate: "42501", message: `airlock: statement requires approval (policy ${why})`, detail, hint: "This request cannot be held for review here (reviews are not enabled on this gateway, or it is a fast-path call or a Bind of a statement prepared with SQL PREPARE); ask a reviewer or an administrator." };
   }
   const by = v.policyIds.length ? `by policy ${why}` : `(${why})`;
   return { sqlstate: "42501", message: `airlock: statement denied ${by}`, detail };

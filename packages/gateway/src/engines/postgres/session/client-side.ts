@@ -1,14 +1,16 @@
 // Client -> server: every statement is checked and recorded before its bytes
 // are forwarded. Denied statements are swapped for DENIED_SUBSTITUTE in the same
 // position so the server's own error handling keeps transaction state and
-// pipelines exactly as if the statement had failed there.
-import type { StatementFacts } from "../analysis/types.js";
-import { checkFacts, checkSql, denialMessage, type Verdict } from "../guard.js";
-import { buildErrorResponse, writeFrontend, type FrontendMessage } from "../protocol/index.js";
+// pipelines exactly as if the statement had failed there. Simple Query and
+// FunctionCall here; the extended protocol in extended.ts.
+import { checkFacts, checkSql } from "../guard.js";
+import { writeFrontend, type FrontendMessage } from "../protocol/index.js";
 import { planCopies } from "./copy-out.js";
+import { bind, close, denialOf, describe, execute, parse, recordDenial } from "./extended.js";
 import { holdForReview, onlyReviews } from "./hold.js";
-import type { Denial, Run } from "./pending.js";
-import { DENIED_STATEMENT, DENIED_SUBSTITUTE, runOf, startOf, type SessionState } from "./state.js";
+import type { Run } from "./pending.js";
+import { DENIED_SUBSTITUTE, runOf, startOf, type SessionState } from "./state.js";
+import { queryForgetsUnnamed } from "./unnamed.js";
 
 export interface ClientIo {
   toServer(buf: Buffer): void;
@@ -18,59 +20,26 @@ export interface ClientIo {
   flush(): void;
 }
 
-function denialOf(v: Verdict): Denial {
-  const d = denialMessage(v);
-  return { error: buildErrorResponse("ERROR", d.sqlstate, d.message, d.detail, d.hint) };
-}
-
 /** Handles one client message; returns a promise only when it had to wait (statement recording). */
 export function handleClient(s: SessionState, m: FrontendMessage, raw: Buffer, io: ClientIo): Promise<void> | void {
   switch (m.type) {
     case "Query":
+      queryForgetsUnnamed(s);
       return simpleQuery(s, m.query, raw, io);
-    case "Parse": {
-      const policy = s.policy.current();
-      const verdicts = checkSql(policy.engine, s.scope, m.query);
-      const bad = verdicts.find((v) => v.decision !== "allow");
-      if (bad) {
-        s.statements.delete(m.name);
-        return recordDenial(s, bad, io).then(() => {
-          io.toServer(writeFrontend({ type: "Parse", name: m.name, query: DENIED_SUBSTITUTE, paramTypes: [] }));
-          s.expect({ t: "parse", denial: denialOf(bad) });
-        });
-      }
-      s.statements.set(m.name, { verdict: verdicts[0] ?? null, text: m.query, fields: null });
-      const lookup = s.prepareColumns(verdicts);
-      if (lookup) {
-        io.flush();
-        return lookup.then(() => {
-          io.toServer(raw);
-          s.expect({ t: "parse", denial: null });
-        });
-      }
-      io.toServer(raw);
-      s.expect({ t: "parse", denial: null });
-      return;
-    }
+    case "Parse":
+      return parse(s, m, raw, io);
     case "Bind":
-      return bind(s, m.portal, m.statement, m.resultFormats, raw, io);
+      return bind(s, m, raw, io);
     case "Describe":
-      const portal = m.kind === "P" ? (s.portals.get(m.name) ?? null) : null;
-      if (portal) portal.described = true;
-      io.toServer(raw);
-      s.expect({ t: "describe", kind: m.kind, internal: false, portal, stmt: m.kind === "S" ? (s.statements.get(m.name) ?? null) : null });
-      return;
+      return describe(s, m, raw, io);
     case "Execute":
-      return execute(s, m.portal, raw, io);
+      return execute(s, m, raw, io);
     case "Close":
-      if (m.kind === "S") s.statements.delete(m.name);
-      else s.portals.delete(m.name);
-      io.toServer(raw);
-      s.expect({ t: "close" });
-      return;
+      return close(s, m, raw, io);
     case "Sync":
       io.toServer(raw);
       s.expect({ t: "sync" });
+      s.unnamed.cycle++;
       return;
     case "FunctionCall":
       return functionCall(s, m.functionOid, raw, io);
@@ -85,13 +54,6 @@ export function handleClient(s: SessionState, m: FrontendMessage, raw: Buffer, i
       // Startup-phase and authentication messages cannot appear once the session runs.
       throw Object.assign(new Error(`unexpected ${m.type} during the session`), { sqlstate: "08P01" });
   }
-}
-
-async function recordDenial(s: SessionState, v: Verdict, io: ClientIo): Promise<void> {
-  io.flush();
-  s.denied++;
-  await s.sink.record([startOf(s.sessionId, ++s.seq, v, "denied")]);
-  s.log.info({ decision: v.decision, rule: v.policyIds, text: v.text.slice(0, 200) }, "statement denied");
 }
 
 async function simpleQuery(s: SessionState, sql: string, raw: Buffer, io: ClientIo): Promise<void> {
@@ -142,53 +104,6 @@ async function simpleQuery(s: SessionState, sql: string, raw: Buffer, io: Client
   s.expect({ t: "query", runs, i: 0, denial: denialOf(verdicts[k]!), plan: null, copyOut: null, copies });
 }
 
-/**
- * A statement the gateway saw no Parse for was made by SQL PREPARE (checked then as what it
- * wraps): binding it is checked and recorded as an EXECUTE of it. A denied Bind is replaced by
- * one of a statement that cannot exist, so the server fails it and skips to Sync as usual.
- */
-function bind(s: SessionState, portal: string, statement: string, resultFormats: number[], raw: Buffer, io: ClientIo): Promise<void> | void {
-  let stmt = s.statements.get(statement) ?? null;
-  if (!stmt) {
-    const text = `EXECUTE ${statement} -- protocol Bind of a statement prepared with SQL PREPARE`;
-    const facts: StatementFacts = { kind: "execute", command: "EXECUTE", reads: [], writes: [], functions: [], hasWhere: undefined, risky: ["execute_prepared"], text, parameterCount: 0, dml: [] };
-    const v = checkFacts(s.policy.current().engine, s.scope, facts);
-    if (v.decision !== "allow") {
-      s.portals.delete(portal);
-      return recordDenial(s, v, io).then(() => {
-        io.toServer(writeFrontend({ type: "Bind", portal, statement: DENIED_STATEMENT, paramFormats: [], params: [], resultFormats: [] }));
-        s.expect({ t: "bind", denial: denialOf(v) });
-      });
-    }
-    stmt = { verdict: v, text, fields: null };
-  }
-  s.portals.set(portal, { stmt, resultFormats, fields: null, described: false, run: null });
-  io.toServer(raw);
-  s.expect({ t: "bind" });
-}
-
-async function execute(s: SessionState, portalName: string, raw: Buffer, io: ClientIo): Promise<void> {
-  const portal = s.portals.get(portalName);
-  let run = portal?.run ?? null;
-  if (portal && !run) {
-    const v = portal.stmt?.verdict;
-    if (v) {
-      io.flush();
-      const [id] = await s.sink.record([startOf(s.sessionId, ++s.seq, v, "pending")]);
-      run = runOf(id!);
-      portal.run = run;
-    }
-  }
-  // Masking needs the result's columns; Execute's rows come without a RowDescription, so
-  // ask for the portal's description first unless the client already did.
-  if (portal && !portal.fields && !portal.described) {
-    io.toServer(writeFrontend({ type: "Describe", kind: "P", name: portalName }));
-    s.expect({ t: "describe", kind: "P", internal: true, portal, stmt: null });
-  }
-  io.toServer(raw);
-  s.expect({ t: "execute", portal: portal ?? null, run, plan: null, copyOut: null });
-}
-
 async function functionCall(s: SessionState, oid: number, raw: Buffer, io: ClientIo): Promise<void> {
   // Fast-path calls name a function by OID only: checked as a risky "call".
   const facts = {
@@ -200,6 +115,7 @@ async function functionCall(s: SessionState, oid: number, raw: Buffer, io: Clien
   if (v.decision !== "allow") {
     await recordDenial(s, v, io);
     io.toServer(writeFrontend({ type: "Query", query: DENIED_SUBSTITUTE }));
+    queryForgetsUnnamed(s);
     s.expect({ t: "query", runs: [], i: 0, denial: denialOf(v), plan: null, copyOut: null });
     return;
   }
