@@ -25,6 +25,7 @@ import { UserService } from "./identity/users.js";
 import { IdentityService } from "./identity/verify.js";
 import { startRevocationSweep } from "./sessions/sweep.js";
 import { reviewRoutes } from "./api/routes-reviews.js";
+import { execRoutes } from "./api/routes-exec.js";
 import { reviewCallbackRoutes } from "./api/routes-review-callback.js";
 import { rolesForGroups } from "./identity/roles.js";
 import { ReviewService } from "./reviews/service.js";
@@ -200,6 +201,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await v1.register(tokenRoutes, { tokens, sessions, events: authEvents, serviceAccounts });
         await v1.register(authRoutes, { logins, events: authEvents, serviceAccounts, sessions });
         await v1.register(reviewRoutes, { reviews, sessions, access: config.reviews.access });
+        await v1.register(execRoutes, { frontDoor: () => (postgresPort ? { host: reachable(config.postgres.host), port: postgresPort, caPem: gatewayTls.caPem } : null) });
         await v1.register(reviewCallbackRoutes, { reviews, store, secrets: config.reviews.callbackSecrets, rolesFor: (groups) => rolesForGroups(config.identity, groups) });
         await v1.register(identityRoutes, { tokens, users, serviceAccounts, events: authEvents, identity, sessions });
         await v1.register(sessionRoutes, { sessions, statements });

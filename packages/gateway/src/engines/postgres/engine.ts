@@ -33,6 +33,15 @@ const FORWARDED_PARAMS = new Set([
   "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "datestyle", "timezone", "intervalstyle",
 ]);
 
+/**
+ * The one thing the gateway reads from the startup `options` (which it never
+ * forwards): `-c airlock.review=async` asks for "review required" answers
+ * instead of holding.
+ */
+export function reviewModeOf(options: string | undefined): "hold" | "async" {
+  return options && /(?:^|\s)(?:-c\s*|--)airlock\.review=async(?:\s|$)/.test(options) ? "async" : "hold";
+}
+
 export interface ClientHello {
   reader: FrontendReader;
   startup: StartupMessage;
@@ -111,6 +120,7 @@ export class PostgresEngine implements Engine {
       client.stream.write(Buffer.concat(hi));
       const state = new SessionState(this.scope(ctx), this.deps.policy, this.deps.statements, ctx.sessionId, ctx.log, target.status);
       state.reviews = this.deps.reviews ?? null;
+      state.reviewMode = reviewModeOf(this.hello?.startup.params.options);
       const dial = this.deps.dial;
       if (dial) {
         const login = { user: secrets.username ?? "", password: secrets.password ?? "", database: this.database(ctx), params: { client_encoding: "UTF8", application_name: "airlock-catalog" }, tls };

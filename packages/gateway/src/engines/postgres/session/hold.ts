@@ -49,7 +49,8 @@ export async function holdForReview(s: SessionState, sql: string, verdicts: Verd
   const review = await reviews.createStatementReview({
     principal,
     connectionName,
-    sessionId: s.sessionId,
+    // Async (airlock exec): the asking session ends now; the approval is for this identity to run it later, once.
+    sessionId: s.reviewMode === "async" ? null : s.sessionId,
     statement: sql,
     params,
     rule: policyIds.join(",") || null,
@@ -57,6 +58,13 @@ export async function holdForReview(s: SessionState, sql: string, verdicts: Verd
     requirements,
   });
   const who = requirements.allGroups ? `one reviewer from each of ${requirements.reviewerGroups.join(", ")}` : `${requirements.approvalsNeeded} reviewer(s) in ${requirements.reviewerGroups.join(", ")}`;
+  if (s.reviewMode === "async") {
+    // Nobody waits: the review stays open, the statement does not run, the client learns the id.
+    s.log.info({ review: review.id, rule: review.rule, text: sql.slice(0, 200) }, "statement needs a review (async)");
+    const message = `airlock: review required: ${review.id}: waiting for ${who}`;
+    const error = buildErrorResponse("ERROR", "42501", message, `policy ${review.rule ?? "?"}: ${review.ruleReason ?? "needs a review"}; expires ${review.expiresAt}`, `Once approved: airlock reviews run ${review.id}`);
+    return { approved: false, reason: `review required: ${review.id}`, denial: { error } };
+  }
   toClient(notice(`airlock: statement held for review ${review.id}: waiting for ${who}`, `policy ${review.rule ?? "?"}: ${review.ruleReason ?? "needs a review"}; expires ${review.expiresAt}`, `A reviewer runs: airlock reviews approve ${review.id}`));
   s.log.info({ review: review.id, rule: review.rule, text: sql.slice(0, 200), params: params?.length ?? null }, "statement held for review");
 

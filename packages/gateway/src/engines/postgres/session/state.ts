@@ -67,6 +67,12 @@ export class SessionState {
   catalog: CatalogCache | null = null;
   /** Reviews for statements a policy holds; null refuses them instead. */
   reviews: ReviewService | null = null;
+  /**
+   * hold: a statement needing review waits for the decision (psql, drivers).
+   * async: it fails at once with "review required: ID" and the review stays
+   * open (airlock exec, the exec API: scripts and agents ask without blocking).
+   */
+  reviewMode: "hold" | "async" = "hold";
   /** Aborted when the session ends: a statement held for review stops waiting (and its review is cancelled). */
   readonly closed = new AbortController();
   /** While set, server output is dropped until ReadyForQuery (a refused result is in progress). */
