@@ -106,6 +106,8 @@ export class ReviewService {
    */
   async createAccessRequest(i: { principal: Principal; connectionName: string; role: string; durationSeconds: number; reason: string; requirements: ReviewRequirements }): Promise<ReviewView> {
     if (!/^[A-Za-z0-9@._:/-]{1,128}$/.test(i.role)) throw new AirlockError("INVALID_ARGUMENT", `role ${JSON.stringify(i.role)}: a role or group name`);
+    // A grant is about one connection: the gateway-wide roles (admin, auditor, reviewer) are never granted this way.
+    if (i.role === "admin" || i.role === "auditor" || i.role === "reviewer") throw new AirlockError("INVALID_ARGUMENT", `${i.role} is a gateway-wide role and cannot be requested for a connection; ask for "user" or a group policies know`);
     if (!Number.isInteger(i.durationSeconds) || i.durationSeconds < 60 || i.durationSeconds > 7 * 86400) throw new AirlockError("INVALID_ARGUMENT", "access can be requested for 1 minute to 7 days");
     if (!i.reason.trim()) throw new AirlockError("INVALID_ARGUMENT", "say why you need the access (--reason)");
     const row = await this.store.prisma.review.create({

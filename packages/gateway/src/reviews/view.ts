@@ -44,6 +44,7 @@ export function reviewSummary(r: ReviewView, publicUrl: string): ReviewSummary {
     requester: r.requester,
     connection: r.connection,
     statement: r.statement,
+    params: r.params,
     role: r.role,
     durationSeconds: r.durationSeconds,
     reason: r.reason,

@@ -21,6 +21,7 @@ export function pickSummary(r: ReviewSummary): ReviewSummary {
     cli: r.cli,
   };
   if (r.statement !== undefined) out.statement = r.statement;
+  if (r.params !== undefined) out.params = r.params === null ? null : [...r.params];
   if (r.role !== undefined) out.role = r.role;
   if (r.durationSeconds !== undefined) out.durationSeconds = r.durationSeconds;
   if (r.reason !== undefined) out.reason = r.reason;

@@ -121,6 +121,10 @@ export function slackMessage(type: ReviewEventType, r: ReviewSummary): { text: s
   if (r.statement) {
     blocks.push({ type: "section", text: { type: "mrkdwn", text: "```\n" + escapeMrkdwn(r.statement, STATEMENT_LIMIT) + "\n```" } });
   }
+  if (r.params?.length) {
+    // The approval covers these values too: a reviewer must see them, not just "$1".
+    blocks.push({ type: "section", text: { type: "mrkdwn", text: "*Parameters*\n```\n" + escapeMrkdwn(JSON.stringify(r.params), REASON_LIMIT) + "\n```" } });
+  }
   if (r.reason) blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Reason*\n${escapeMrkdwn(r.reason, REASON_LIMIT)}` } });
   if (r.decidedReason) blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Decision note*\n${escapeMrkdwn(r.decidedReason, REASON_LIMIT)}` } });
 

@@ -19,6 +19,8 @@ export interface ReviewSummary {
   requester: string;
   connection: string;
   statement?: string | null;
+  /** Values bound to the statement's parameters (extended protocol): part of what the approval covers. */
+  params?: unknown[] | null;
   role?: string | null;
   durationSeconds?: number | null;
   reason?: string | null;
