@@ -328,6 +328,26 @@ describe("extended protocol: a held statement cannot run by another way", () => 
     conn.close();
   });
 
+  it("an unnamed portal the gateway does not track is not run: Execute \"\" after a held named portal is refused", async () => {
+    const { conn } = await wireLogin(env.pgPort, tok.alice!, env.connection);
+    // The held DELETE goes to the server's unnamed slots whatever its client names; the client then executes "".
+    conn.send(Buffer.concat([wire.parse(DEL, "s"), wire.bind(["16"], [], "s", "p"), wire.execute(""), wire.sync()]));
+    const got = await conn.untilReady();
+    expect(summary(got)).toEqual(["1", "2", "E:34000", "Z"]);
+    expect(await exists(16)).toBe(true);
+    conn.close();
+  });
+
+  it("a Bind of an unnamed statement the gateway never saw parsed is refused, not bound to the held one", async () => {
+    const { conn } = await wireLogin(env.pgPort, tok.alice!, env.connection);
+    conn.send(Buffer.concat([wire.parse(DEL, "s"), wire.bind(["17"], [], "s", "p"), wire.bind(["18"], [], "", ""), wire.execute(""), wire.sync()]));
+    const got = await conn.untilReady();
+    expect(summary(got)).toEqual(["1", "2", "E:26000", "Z"]);
+    expect(await exists(17)).toBe(true);
+    expect(await exists(18)).toBe(true);
+    conn.close();
+  });
+
   it("a held portal another Bind replaced is gone: its Execute fails without a hold", async () => {
     const { conn } = await wireLogin(env.pgPort, tok.alice!, env.connection);
     conn.send(Buffer.concat([wire.parse(DEL), wire.bind(["15"], [], "", "p"), wire.parse("select 2"), wire.bind([]), wire.execute("p"), wire.sync()]));

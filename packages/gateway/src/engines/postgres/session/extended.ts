@@ -65,6 +65,8 @@ export function describe(s: SessionState, m: Describe, raw: Buffer, io: ClientIo
   const portal = m.kind === "P" ? (s.portals.get(m.name) ?? null) : null;
   const stmt = m.kind === "S" ? (s.statements.get(m.name) ?? null) : null;
   if (portal && portalGone(s, portal)) return failInPlace(s, io, portalGoneError(m.name));
+  // Once a held statement used the unnamed slots, an unnamed portal the gateway does not track may be it.
+  if (m.kind === "P" && m.name === "" && !portal && s.unnamed.used) return failInPlace(s, io, portalGoneError(""));
   if (portal) portal.described = true;
   const name = stmt ? serverStatement(s, io, m.name, stmt) : serverPortal(m.name, portal);
   forward(io, raw, { ...m, name }, name !== m.name);
@@ -108,6 +110,13 @@ export function bind(s: SessionState, m: Bind, raw: Buffer, io: ClientIo): Promi
       s.expect({ t: "bind", denial });
     });
   };
+  // SQL PREPARE cannot make the unnamed statement and every protocol Parse of it is tracked: an untracked
+  // one is nothing the client made (possibly a held statement in the slot), so it is refused, never bound.
+  if (!stmt && m.statement === "") {
+    s.portals.delete(m.portal);
+    if (m.portal === "") boundUnnamed(s, null);
+    return failInPlace(s, io, buildErrorResponse("ERROR", "26000", 'unnamed prepared statement does not exist', "airlock: the unnamed statement this Bind names was not parsed (or was refused) in this session"));
+  }
   if (!stmt) {
     const text = `EXECUTE ${m.statement} -- protocol Bind of a statement prepared with SQL PREPARE`;
     const facts: StatementFacts = { kind: "execute", command: "EXECUTE", reads: [], writes: [], functions: [], hasWhere: undefined, risky: ["execute_prepared"], text, parameterCount: 0, dml: [] };
@@ -135,6 +144,9 @@ export function bind(s: SessionState, m: Bind, raw: Buffer, io: ClientIo): Promi
 
 export async function execute(s: SessionState, m: Execute, raw: Buffer, io: ClientIo): Promise<void> {
   const portal = s.portals.get(m.portal);
+  // Once a held statement used the unnamed slots, executing an unnamed portal the gateway does not
+  // track could run it without its review: refused as PostgreSQL refuses a missing portal.
+  if (m.portal === "" && !portal && s.unnamed.used) return failInPlace(s, io, portalGoneError(""));
   if (portal && portalGone(s, portal)) {
     s.finish(portal.run, { status: "error", errorCode: "34000", error: "portal replaced" });
     portal.run = null;
