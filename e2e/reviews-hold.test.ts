@@ -127,6 +127,14 @@ describe("a DELETE under a review policy", () => {
     expect(JSON.parse(events[0]!.body)).toMatchObject({ type: "review.created", review: { id, requester: "alice", statement: "DELETE FROM items WHERE id = 1", reviewerGroups: ["reviewers"] } });
   });
 
+  it("a SQL PREPARE of a statement that needs review is refused, not held (its EXECUTEs would escape review)", async () => {
+    const { c } = await client("alice");
+    const err = await errorOf(c.query("PREPARE d(int) AS DELETE FROM items WHERE id = $1"));
+    expect(err.code).toBe("42501");
+    expect(err.message).toMatch(/requires approval/);
+    await c.end();
+  });
+
   it("a rejected one gets the reviewer's reason; the session stays usable", async () => {
     const { c, held } = await client("alice");
     const q = c.query("DELETE FROM items WHERE id = 2");

@@ -200,7 +200,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await v1.register(connectionRoutes, { connections });
         await v1.register(tokenRoutes, { tokens, sessions, events: authEvents, serviceAccounts });
         await v1.register(authRoutes, { logins, events: authEvents, serviceAccounts, sessions });
-        await v1.register(reviewRoutes, { reviews, sessions, access: config.reviews.access });
+        await v1.register(reviewRoutes, { reviews, sessions, connections, access: config.reviews.access });
         await v1.register(execRoutes, { frontDoor: () => (postgresPort ? { host: reachable(config.postgres.host), port: postgresPort, caPem: gatewayTls.caPem } : null) });
         await v1.register(reviewCallbackRoutes, { reviews, store, secrets: config.reviews.callbackSecrets, rolesFor: (groups) => rolesForGroups(config.identity, groups) });
         await v1.register(identityRoutes, { tokens, users, serviceAccounts, events: authEvents, identity, sessions });

@@ -9,7 +9,7 @@ import { resolveTarget } from "../profile.js";
 export const EXIT_REVIEW_REQUIRED = 3;
 
 type Meta = { postgres: { host: string; port: number; caPem: string } | null };
-type Review = { id: string; status: string; connection: string; statement: string | null; params: unknown[] | null; requester: string; usesLeft: number; validUntil: string | null };
+type Review = { id: string; status: string; connection: string; database: string | null; statement: string | null; params: unknown[] | null; requester: string; usesLeft: number; validUntil: string | null };
 
 async function frontDoor(cmd: Command): Promise<{ api: ApiClient; token: string; pgAt: NonNullable<Meta["postgres"]> }> {
   const t = await resolveTarget(globals(cmd));
@@ -81,6 +81,7 @@ export function registerExec(program: Command, reviews: Command | undefined): vo
       // A spent or lapsed approval would only start a new review and wait: say so instead.
       if (r.usesLeft < 1 || (r.validUntil && new Date(r.validUntil).getTime() <= Date.now())) throw new Error(`the approval of review ${id} is used up or expired; run the statement again to ask for a new one`);
       // Hold mode: the gateway finds the approval for this exact text (and parameters) and spends it.
-      await run(cmd, r.connection, r.statement, r.params, { wait: true });
+      // Same database as approved: the approval covers that database only.
+      await run(cmd, r.connection, r.statement, r.params, { wait: true, ...(r.database ? { database: r.database } : {}) });
     });
 }

@@ -11,6 +11,10 @@ export interface ExecRoutesOptions {
 
 const MAX_ROWS = 10_000;
 const MAX_CELL_CHARS = 64 * 1024;
+/** The whole answer's budget (all statements, all values): past it rows are read and dropped. */
+const MAX_RESULT_BYTES = 16 * 1024 * 1024;
+/** Statements reported in one answer (a query string may hold many). */
+const MAX_RESULTS = 100;
 
 interface StatementResult {
   command: string;
@@ -26,8 +30,9 @@ interface StatementResult {
  * door as the caller (their credential as the password), so policy, masking,
  * recording and reviews apply exactly as for psql. A statement that needs a
  * review answers 202 with the review's id (or, with `wait`, is held until a
- * reviewer decides). Results are bounded: at most MAX_ROWS rows are kept per
- * statement (the rest are read and dropped, `truncated: true`).
+ * reviewer decides). Results are bounded: at most MAX_ROWS rows per statement,
+ * MAX_RESULTS statements and MAX_RESULT_BYTES in all are kept; every value is
+ * clipped by its size; the rest is read and dropped (`truncated: true`).
  */
 export const execRoutes: FastifyPluginAsyncTypebox<ExecRoutesOptions> = async (app, { frontDoor }) => {
   app.post(
@@ -93,7 +98,15 @@ function run(client: pg.Client, sql: string, params: unknown[] | null): Promise<
   return new Promise((resolve, reject) => {
     // pg hands every row with the Result object of its statement: one entry per Result, in order.
     const byResult = new Map<object, StatementResult>();
-    const clip = (v: unknown) => (typeof v === "string" && v.length > MAX_CELL_CHARS ? `${v.slice(0, MAX_CELL_CHARS)}…` : v);
+    let budget = MAX_RESULT_BYTES;
+    // Every value type is clipped by its size: strings by length, anything else by its JSON form.
+    const clip = (v: unknown): unknown => {
+      if (v === null || typeof v === "number" || typeof v === "boolean") return v;
+      if (typeof v === "string") return v.length > MAX_CELL_CHARS ? `${v.slice(0, MAX_CELL_CHARS)}…` : v;
+      const text = Buffer.isBuffer(v) ? `\\x${v.subarray(0, MAX_CELL_CHARS / 2).toString("hex")}` : JSON.stringify(v) ?? String(v);
+      return text.length > MAX_CELL_CHARS ? `${text.slice(0, MAX_CELL_CHARS)}…` : Buffer.isBuffer(v) ? text : v;
+    };
+    const sizeOf = (row: unknown[]) => row.reduce<number>((n, c) => n + (typeof c === "string" ? c.length : c === null ? 4 : JSON.stringify(c)?.length ?? 8), 0);
     const entry = (r: pg.QueryResult): StatementResult => {
       let e = byResult.get(r);
       if (!e) byResult.set(r, (e = { command: "", rowCount: null, fields: (r.fields ?? []).map((f) => f.name), rows: [], truncated: false }));
@@ -103,11 +116,17 @@ function run(client: pg.Client, sql: string, params: unknown[] | null): Promise<
     q.on("row", (row: unknown[], r?: pg.QueryResult) => {
       if (!r) return;
       const e = entry(r);
-      if (e.rows.length < MAX_ROWS) e.rows.push(row.map(clip));
-      else e.truncated = true;
+      if (e.rows.length >= MAX_ROWS || budget <= 0 || byResult.size > MAX_RESULTS) {
+        e.truncated = true;
+        return;
+      }
+      const kept = row.map(clip);
+      budget -= sizeOf(kept);
+      e.rows.push(kept);
     });
     q.on("end", (res: pg.QueryResult | pg.QueryResult[]) => {
-      resolve((Array.isArray(res) ? res : [res]).map((r) => ({ ...entry(r), command: r.command, rowCount: r.rowCount, fields: (r.fields ?? []).map((f) => f.name) })));
+      const all = Array.isArray(res) ? res : [res];
+      resolve(all.slice(0, MAX_RESULTS).map((r) => ({ ...entry(r), command: r.command, rowCount: r.rowCount, fields: (r.fields ?? []).map((f) => f.name) })));
     });
     q.on("error", reject);
     client.query(q as unknown as pg.QueryConfig);

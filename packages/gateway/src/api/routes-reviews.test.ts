@@ -73,6 +73,7 @@ describe("reviews API", () => {
     expect((await call("POST", `/api/v1/reviews/${r.id}/approve`, "rita", { uses: 0 })).status).toBe(400);
     expect((await call("POST", `/api/v1/reviews/${r.id}/approve`, "rita", { scope: "forever" })).status).toBe(400);
     expect((await call<{ code: string }>("POST", "/api/v1/reviews/00000000-0000-4000-8000-000000000000/approve", "rita", {})).body.code).toBe("NOT_FOUND");
+    expect((await call("POST", "/api/v1/reviews/not-a-uuid/approve", "rita", {})).status).toBe(400);
     const still = await call<{ status: string; decisions: unknown[] }>("GET", `/api/v1/reviews/${r.id}`, "rita");
     expect(still.body).toMatchObject({ status: "pending", decisions: [] });
     expect((await call<{ status: string }>("POST", `/api/v1/reviews/${r.id}/approve`, "rita", { reason: "ok" })).body.status).toBe("approved");

@@ -1,16 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { AirlockError } from "@airlock/shared";
-import { hasRole } from "../auth/principal.js";
+import { hasRole, requireConnection } from "../auth/principal.js";
+import type { ConnectionService } from "../connections/service.js";
 import type { ReviewService, ReviewView } from "../reviews/service.js";
 import type { ReviewRequirements } from "../reviews/requirements.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
 import { principalOf } from "./auth.js";
-import { IdParam } from "./schemas.js";
+/** Review ids are UUIDs: anything else is a 400 here, not a database error later. */
+const IdParam = Type.Object({ id: Type.String({ pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$" }) });
 
 export interface ReviewRoutesOptions {
   reviews: ReviewService;
   sessions: SessionRecorder;
+  connections: ConnectionService;
   /** Who decides access requests, how many, how long they wait. */
   access: ReviewRequirements;
 }
@@ -20,7 +23,7 @@ export interface ReviewRoutesOptions {
  * it; the requester sees and can cancel their own. Admins and auditors see all.
  * Every decision is recorded on the review itself (who, in which groups, when, why).
  */
-export const reviewRoutes: FastifyPluginAsyncTypebox<ReviewRoutesOptions> = async (app, { reviews, sessions, access }) => {
+export const reviewRoutes: FastifyPluginAsyncTypebox<ReviewRoutesOptions> = async (app, { reviews, sessions, connections, access }) => {
   const visible = (r: ReviewView, p: ReturnType<typeof principalOf>) =>
     hasRole(p, "auditor") || r.requester === p.subject || (hasRole(p, "reviewer") && p.groups.some((g) => r.reviewerGroups.includes(g)));
 
@@ -101,7 +104,10 @@ export const reviewRoutes: FastifyPluginAsyncTypebox<ReviewRoutesOptions> = asyn
     },
     async (req, reply) => {
       const p = principalOf(req);
-      const r = await reviews.createAccessRequest({ principal: p, connectionName: req.body.connection, role: req.body.role, durationSeconds: req.body.durationSeconds, reason: req.body.reason, requirements: access });
+      // The connection must exist and be one the caller may name (service accounts are scoped); stored by its real name.
+      const c = await connections.resolve(req.body.connection);
+      requireConnection(p, c.name);
+      const r = await reviews.createAccessRequest({ principal: p, connectionName: c.name, role: req.body.role, durationSeconds: req.body.durationSeconds, reason: req.body.reason, requirements: access });
       reply.status(201);
       return r;
     },

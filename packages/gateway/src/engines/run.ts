@@ -3,7 +3,8 @@ import { isRole, requireConnection, requireRole, type Principal } from "../auth/
 
 /** The principal with granted roles (Airlock roles) and groups (anything else) added. */
 function withGrants(p: Principal, roles: string[]): Principal {
-  return { ...p, roles: [...new Set([...p.roles, ...roles.filter(isRole)])], groups: [...new Set([...p.groups, ...roles.filter((r) => !isRole(r))])] };
+  // Only "user" is ever granted as a role: the gateway-wide ones (admin, auditor, reviewer) are refused at request time too.
+  return { ...p, roles: [...new Set([...p.roles, ...roles.filter((r) => r === "user")])], groups: [...new Set([...p.groups, ...roles.filter((r) => !isRole(r))])] };
 }
 import type { ConnectionService } from "../connections/service.js";
 import type { SessionRecorder } from "../sessions/recorder.js";

@@ -162,3 +162,31 @@ describe("waiting and exact binding", () => {
     expect(await use()).toBeNull();
   });
 });
+
+describe("review hardening", () => {
+  it("with several approvers the narrowest of what each allowed applies", async () => {
+    const r = await hold("DELETE FROM orders WHERE id = 20", { requirements: req({ reviewers: "reviewers,dba", approvals: "2" }) });
+    await reviews.approve(r.id, rob, { scope: "identity", uses: 50, windowSeconds: 3600 });
+    const v = await reviews.approve(r.id, dana, { scope: "session", uses: 2, windowSeconds: 120 });
+    expect(v).toMatchObject({ status: "approved", scope: "session", usesLeft: 2 });
+    const left = new Date(v.validUntil!).getTime() - Date.now();
+    expect(left).toBeLessThanOrEqual(120_000);
+    expect(left).toBeGreaterThan(100_000);
+  });
+
+  it("an approval covers the database it was asked for, not another one on the same connection", async () => {
+    const r = await reviews.createStatementReview({ principal: alice, connectionName: "prod-db", database: "staging", statement: "TRUNCATE scratch", requirements: req() });
+    await reviews.approve(r.id, rita, { scope: "identity" });
+    const use = (database: string) => reviews.consumeApproval({ requester: "alice", connectionName: "prod-db", database, sessionId: null, statement: "TRUNCATE scratch" });
+    expect(await use("prod")).toBeNull();
+    expect(await use("staging")).toBe(r.id);
+  });
+
+  it("an access grant never outlasts what was asked for; gateway-wide roles cannot be asked for", async () => {
+    const r = await reviews.createAccessRequest({ principal: alice, connectionName: "prod-db", role: "oncall", durationSeconds: 300, reason: "incident", requirements: req() });
+    const v = await reviews.approve(r.id, rita, { windowSeconds: 86400 });
+    expect(new Date(v.validUntil!).getTime() - Date.now()).toBeLessThanOrEqual(300_000);
+    expect(await reviews.activeGrants("alice", "prod-db")).toEqual([{ id: r.id, role: "oncall" }]);
+    expect((await errorOf(reviews.createAccessRequest({ principal: alice, connectionName: "prod-db", role: "admin", durationSeconds: 300, reason: "x", requirements: req() }))).code).toBe("INVALID_ARGUMENT");
+  });
+});

@@ -27,6 +27,8 @@ export interface ApproveOptions {
 }
 
 const DEFAULT_WINDOW_SECONDS = 600;
+/** Narrowest first. */
+const SCOPES = ["once", "session", "identity"] as const;
 const MAX_USES = 1000;
 
 /** SHA-256 over the exact text and parameters a reviewer is shown: an approval covers those and nothing else. */
@@ -73,13 +75,14 @@ export class ReviewService {
     await this.listener?.stop();
   }
 
-  async createStatementReview(i: { principal: Principal; connectionName: string; sessionId?: string | null; statement: string; params?: unknown[] | null; rule?: string | null; ruleReason?: string | null; reason?: string | null; requirements: ReviewRequirements }): Promise<ReviewView> {
+  async createStatementReview(i: { principal: Principal; connectionName: string; database?: string | null; sessionId?: string | null; statement: string; params?: unknown[] | null; rule?: string | null; ruleReason?: string | null; reason?: string | null; requirements: ReviewRequirements }): Promise<ReviewView> {
     const row = await this.store.prisma.review.create({
       data: {
         kind: "statement",
         requester: i.principal.subject,
         requesterKind: i.principal.kind,
         connectionName: i.connectionName,
+        database: i.database ?? null,
         sessionId: i.sessionId ?? null,
         statement: i.statement,
         params: (i.params ?? undefined) as never,
@@ -168,8 +171,9 @@ export class ReviewService {
     const row = await this.store.prisma.review.findUnique({ where: { id }, include: { decisions: { orderBy: { at: "asc" } } } });
     if (!row) throw new AirlockError("NOT_FOUND", `no review ${id}`);
     if (row.status === "pending" && row.expiresAt.getTime() <= Date.now()) {
+      // Expiry is decided by the store's clock: run it once and read again (no loop if the clocks disagree).
       await this.expireDue();
-      return this.row(id);
+      return (await this.store.prisma.review.findUnique({ where: { id }, include: { decisions: { orderBy: { at: "asc" } } } }))!;
     }
     return row;
   }
@@ -216,18 +220,26 @@ export class ReviewService {
       if (why) throw new AirlockError("REVIEW_NOT_ELIGIBLE", why);
       if (row.decisions.some((d) => d.reviewer === reviewer.subject)) throw new AirlockError("REVIEW_ALREADY_DECIDED", `${reviewer.subject} already decided review ${id}`);
       const groups = reviewer.groups.filter((g) => row.reviewerGroups.includes(g));
-      await tx.reviewDecision.create({ data: { reviewId: id, reviewer: reviewer.subject, groups, decision, reason: o.reason ?? null } });
-      const approvals = [...row.decisions.filter((d) => d.decision === "approve"), ...(decision === "approve" ? [{ groups }] : [])];
+      const mine = decision === "approve" ? { scope: o.scope ?? "once", uses, windowSeconds: o.windowSeconds ?? null } : { scope: null, uses: null, windowSeconds: null };
+      await tx.reviewDecision.create({ data: { reviewId: id, reviewer: reviewer.subject, groups, decision, reason: o.reason ?? null, ...mine } });
+      const approvals = [...row.decisions.filter((d) => d.decision === "approve"), ...(decision === "approve" ? [{ groups, ...mine }] : [])];
       const done = decision === "reject" || (row.allGroups ? row.reviewerGroups.every((g) => approvals.some((a) => a.groups.includes(g))) : approvals.length >= row.approvalsNeeded);
       if (done) {
         const now = Date.now();
-        const window = o.windowSeconds ?? (row.kind === "access" ? (row.durationSeconds ?? 3600) : DEFAULT_WINDOW_SECONDS);
+        // Several approvers: the narrowest of what each allowed applies (scope, uses, window); an access
+        // grant never outlasts what was asked for.
+        const asked = row.kind === "access" ? (row.durationSeconds ?? 3600) : DEFAULT_WINDOW_SECONDS;
+        const windows = approvals.map((a) => ("windowSeconds" in a && a.windowSeconds) || asked);
+        const window = row.kind === "access" ? Math.min(asked, ...windows) : Math.min(...windows);
+        const scopes = approvals.map((a) => ("scope" in a && a.scope) || "once");
+        const scope = SCOPES.find((sc) => scopes.includes(sc)) ?? "once";
+        const leastUses = Math.min(...approvals.map((a) => ("uses" in a && a.uses) || 1));
         await tx.review.update({
           where: { id },
           data:
             decision === "reject"
               ? { status: "rejected", decidedAt: new Date(now), decidedReason: o.reason ?? null }
-              : { status: "approved", decidedAt: new Date(now), decidedReason: o.reason ?? null, scope: o.scope ?? "once", usesLeft: uses, validUntil: new Date(now + window * 1000) },
+              : { status: "approved", decidedAt: new Date(now), decidedReason: o.reason ?? null, scope, usesLeft: leastUses, validUntil: new Date(now + window * 1000) },
         });
       }
       if (done && this.store.kind === "postgres") await tx.$executeRaw`SELECT pg_notify(${CHANNEL}, ${id})`;
@@ -344,17 +356,18 @@ export class ReviewService {
    * same requester, same session unless approved for the identity, still in
    * its window, uses left. Atomic: two runs cannot spend one use.
    */
-  async consumeApproval(i: { requester: string; connectionName: string; sessionId: string | null; statement: string; params?: unknown[] | null }): Promise<string | null> {
+  async consumeApproval(i: { requester: string; connectionName: string; database?: string | null; sessionId: string | null; statement: string; params?: unknown[] | null; prefer?: string }): Promise<string | null> {
     const hash = statementHash(i.statement, i.params);
     const rows = (await this.store.sql(
       `UPDATE reviews SET uses_left = uses_left - 1
         WHERE id = (SELECT id FROM reviews
                      WHERE status = 'approved' AND kind = 'statement' AND statement_hash = $1 AND requester = $2 AND connection_name = $3
+                       AND database IS NOT DISTINCT FROM $5
                        AND uses_left > 0 AND valid_until > (now() AT TIME ZONE 'UTC')
                        AND (scope = 'identity' OR session_id IS NOT DISTINCT FROM $4::uuid OR (scope = 'once' AND session_id IS NULL))
-                     ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     ORDER BY (id = $6::uuid) DESC, created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING id`,
-      [hash, i.requester, i.connectionName, i.sessionId],
+      [hash, i.requester, i.connectionName, i.sessionId, i.database ?? null, i.prefer ?? null],
     )) as Array<{ id: string }>;
     return rows[0]?.id ?? null;
   }

@@ -11,6 +11,7 @@ export interface ReviewView {
   requester: string;
   requesterKind: string;
   connection: string;
+  database: string | null;
   sessionId: string | null;
   statement: string | null;
   params: unknown[] | null;
@@ -30,7 +31,7 @@ export interface ReviewView {
   decidedAt: string | null;
   decidedReason: string | null;
   createdAt: string;
-  decisions: Array<{ reviewer: string; groups: string[]; decision: string; reason: string | null; at: string }>;
+  decisions: Array<{ reviewer: string; groups: string[]; decision: string; reason: string | null; at: string; scope: string | null; uses: number | null; windowSeconds: number | null }>;
 }
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
@@ -67,6 +68,7 @@ export function toView(r: ReviewRow): ReviewView {
     requester: r.requester,
     requesterKind: r.requesterKind,
     connection: r.connectionName,
+    database: r.database,
     sessionId: r.sessionId,
     statement: r.statement,
     params: (r.params as unknown[] | null) ?? null,
@@ -86,6 +88,6 @@ export function toView(r: ReviewRow): ReviewView {
     decidedAt: iso(r.decidedAt),
     decidedReason: r.decidedReason,
     createdAt: r.createdAt.toISOString(),
-    decisions: r.decisions.map((d) => ({ reviewer: d.reviewer, groups: d.groups, decision: d.decision, reason: d.reason, at: d.at.toISOString() })),
+    decisions: r.decisions.map((d) => ({ reviewer: d.reviewer, groups: d.groups, decision: d.decision, reason: d.reason, at: d.at.toISOString(), scope: d.scope, uses: d.uses, windowSeconds: d.windowSeconds })),
   };
 }

@@ -22,7 +22,10 @@ export type HoldOutcome = { approved: true; reviewId: string } | { approved: fal
 
 /** True when the statements' only objections are reviews (a plain denial wins over any review). */
 export function onlyReviews(verdicts: Verdict[]): boolean {
-  return verdicts.some((v) => v.decision === "review") && verdicts.every((v) => v.decision !== "deny");
+  // A SQL PREPARE of a statement that needs review is not held: once approved, its EXECUTEs would run
+  // again and again without one. It is refused ("requires approval"); run the statement itself instead.
+  const prepared = verdicts.some((v) => v.decision === "review" && v.facts?.kind === "prepare");
+  return !prepared && verdicts.some((v) => v.decision === "review") && verdicts.every((v) => v.decision !== "deny");
 }
 
 /** A NoticeResponse (same fields as an ErrorResponse, severity NOTICE, SQLSTATE 01000 "warning"). */
@@ -40,7 +43,8 @@ export async function holdForReview(s: SessionState, sql: string, verdicts: Verd
   const principal = s.scope.principal;
   const connectionName = s.scope.connection.name;
   // An approval given earlier (for this session or this identity) may already cover this exact text and these parameters.
-  const earlier = await reviews.consumeApproval({ requester: principal.subject, connectionName, sessionId: s.sessionId, statement: sql, params });
+  const database = s.scope.database;
+  const earlier = await reviews.consumeApproval({ requester: principal.subject, connectionName, database, sessionId: s.sessionId, statement: sql, params });
   if (earlier) return { approved: true, reviewId: earlier };
 
   const held = verdicts.filter((v) => v.decision === "review");
@@ -49,6 +53,7 @@ export async function holdForReview(s: SessionState, sql: string, verdicts: Verd
   const review = await reviews.createStatementReview({
     principal,
     connectionName,
+    database,
     // Async (airlock exec): the asking session ends now; the approval is for this identity to run it later, once.
     sessionId: s.reviewMode === "async" ? null : s.sessionId,
     statement: sql,
@@ -78,7 +83,7 @@ export async function holdForReview(s: SessionState, sql: string, verdicts: Verd
   }
   if (decided.status === "approved") {
     // Spend the approval now, so the same approval cannot also run this text elsewhere.
-    const spent = await reviews.consumeApproval({ requester: principal.subject, connectionName, sessionId: s.sessionId, statement: sql, params });
+    const spent = await reviews.consumeApproval({ requester: principal.subject, connectionName, database, sessionId: s.sessionId, statement: sql, params, prefer: review.id });
     if (spent) return { approved: true, reviewId: review.id };
   }
   const last = decided.decisions.at(-1);
