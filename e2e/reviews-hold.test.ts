@@ -135,6 +135,15 @@ describe("a DELETE under a review policy", () => {
     await c.end();
   });
 
+  it("a statement too large to show a reviewer is refused with the reason, and the session goes on", async () => {
+    const { c } = await client("alice");
+    const err = await errorOf(c.query(`DELETE FROM items WHERE id = 1 OR name = '${"x".repeat(300 * 1024)}'`));
+    expect(err.code).toBe("42501");
+    expect(err.message).toMatch(/cannot be sent to review/);
+    expect((await c.query("select 1 AS one")).rows).toEqual([{ one: 1 }]);
+    await c.end();
+  });
+
   it("a rejected one gets the reviewer's reason; the session stays usable", async () => {
     const { c, held } = await client("alice");
     const q = c.query("DELETE FROM items WHERE id = 2");

@@ -27,6 +27,10 @@ export interface ApproveOptions {
 }
 
 const DEFAULT_WINDOW_SECONDS = 600;
+/** Pending reviews one identity may have open at once: a loop of async requests cannot fill the store or the reviewers' queue. */
+const MAX_PENDING_PER_REQUESTER = 1000;
+/** Statement text a review may carry (reviewers read it; webhooks send it). */
+export const MAX_REVIEW_STATEMENT_BYTES = 256 * 1024;
 /** Narrowest first. */
 const SCOPES = ["once", "session", "identity"] as const;
 const MAX_USES = 1000;
@@ -75,7 +79,14 @@ export class ReviewService {
     await this.listener?.stop();
   }
 
+  private async checkQuota(requester: string): Promise<void> {
+    const pending = await this.store.prisma.review.count({ where: { requester, status: "pending" } });
+    if (pending >= MAX_PENDING_PER_REQUESTER) throw new AirlockError("RATE_LIMITED", `${requester} already has ${pending} reviews waiting; wait for decisions or cancel some (airlock reviews list --mine)`);
+  }
+
   async createStatementReview(i: { principal: Principal; connectionName: string; database?: string | null; sessionId?: string | null; statement: string; params?: unknown[] | null; rule?: string | null; ruleReason?: string | null; reason?: string | null; requirements: ReviewRequirements }): Promise<ReviewView> {
+    if (Buffer.byteLength(i.statement) > MAX_REVIEW_STATEMENT_BYTES) throw new AirlockError("INVALID_ARGUMENT", `a statement over ${MAX_REVIEW_STATEMENT_BYTES / 1024} KiB cannot be sent to review`);
+    await this.checkQuota(i.principal.subject);
     const row = await this.store.prisma.review.create({
       data: {
         kind: "statement",
@@ -113,6 +124,7 @@ export class ReviewService {
     if (i.role === "admin" || i.role === "auditor" || i.role === "reviewer") throw new AirlockError("INVALID_ARGUMENT", `${i.role} is a gateway-wide role and cannot be requested for a connection; ask for "user" or a group policies know`);
     if (!Number.isInteger(i.durationSeconds) || i.durationSeconds < 60 || i.durationSeconds > 7 * 86400) throw new AirlockError("INVALID_ARGUMENT", "access can be requested for 1 minute to 7 days");
     if (!i.reason.trim()) throw new AirlockError("INVALID_ARGUMENT", "say why you need the access (--reason)");
+    await this.checkQuota(i.principal.subject);
     const row = await this.store.prisma.review.create({
       data: {
         kind: "access",

@@ -50,18 +50,26 @@ export async function holdForReview(s: SessionState, sql: string, verdicts: Verd
   const held = verdicts.filter((v) => v.decision === "review");
   const policyIds = [...new Set(held.flatMap((v) => v.policyIds))];
   const requirements = combineRequirements(s.policy.current().engine.annotationsOf(policyIds).map((annotations) => ({ annotations })));
-  const review = await reviews.createStatementReview({
-    principal,
-    connectionName,
-    database,
-    // Async (airlock exec): the asking session ends now; the approval is for this identity to run it later, once.
-    sessionId: s.reviewMode === "async" ? null : s.sessionId,
-    statement: sql,
-    params,
-    rule: policyIds.join(",") || null,
-    ruleReason: [...new Set(held.flatMap((v) => v.reasons))].join("; ") || null,
-    requirements,
-  });
+  let review;
+  try {
+    review = await reviews.createStatementReview({
+      principal,
+      connectionName,
+      database,
+      // Async (airlock exec): the asking session ends now; the approval is for this identity to run it later, once.
+      sessionId: s.reviewMode === "async" ? null : s.sessionId,
+      statement: sql,
+      params,
+      rule: policyIds.join(",") || null,
+      ruleReason: [...new Set(held.flatMap((v) => v.reasons))].join("; ") || null,
+      requirements,
+    });
+  } catch (err) {
+    // Too large to review, or too many waiting: the statement is refused with the reason (the session goes on).
+    if (!AirlockError.is(err, "INVALID_ARGUMENT") && !AirlockError.is(err, "RATE_LIMITED")) throw err;
+    const reason = (err as AirlockError).message;
+    return { approved: false, reason, denial: { error: buildErrorResponse("ERROR", "42501", `airlock: statement not run: ${reason}`) } };
+  }
   const who = requirements.allGroups ? `one reviewer from each of ${requirements.reviewerGroups.join(", ")}` : `${requirements.approvalsNeeded} reviewer(s) in ${requirements.reviewerGroups.join(", ")}`;
   if (s.reviewMode === "async") {
     // Nobody waits: the review stays open, the statement does not run, the client learns the id.
