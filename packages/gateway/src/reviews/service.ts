@@ -1,9 +1,11 @@
-import { createHash } from "node:crypto";
 import { AirlockError, type Logger } from "@airlock/shared";
 import { hasRole, type Principal } from "../auth/principal.js";
 import type { Store } from "../store/index.js";
 import { toView, type ReviewRow, type ReviewView } from "./view.js";
+import { consumeApproval, statementHash, type ApprovalUse } from "./approvals.js";
+import { activeGrants, decidedAmong, endedGrants } from "./grants.js";
 import { ReviewListener } from "./listener.js";
+import { ReviewWaiters } from "./waiters.js";
 import type { ReviewRequirements } from "./requirements.js";
 
 /** NOTIFY channel for decided reviews (payload: the review id). */
@@ -35,10 +37,7 @@ export const MAX_REVIEW_STATEMENT_BYTES = 256 * 1024;
 const SCOPES = ["once", "session", "identity"] as const;
 const MAX_USES = 1000;
 
-/** SHA-256 over the exact text and parameters a reviewer is shown: an approval covers those and nothing else. */
-export function statementHash(statement: string, params: readonly unknown[] | null | undefined): string {
-  return createHash("sha256").update(JSON.stringify([statement, params ?? []])).digest("hex");
-}
+export { statementHash };
 
 /**
  * Reviews: a request for a human decision on one statement (or an access
@@ -49,9 +48,7 @@ export function statementHash(statement: string, params: readonly unknown[] | nu
  * Waiters in this process are woken at once; others re-read the store.
  */
 export class ReviewService {
-  private readonly waiters = new Map<string, Set<(r: ReviewView) => void>>();
-  /** One store read per interval for every review waited on in this process (decisions made elsewhere). */
-  private poller: NodeJS.Timeout | null = null;
+  private readonly waiters: ReviewWaiters;
   private listener: ReviewListener | null = null;
 
   constructor(
@@ -59,8 +56,10 @@ export class ReviewService {
     private readonly log: Logger,
     private readonly events: ReviewEvents | null = null,
     /** How often waiters re-read the store; with LISTEN/NOTIFY this is only the safety net. */
-    private readonly pollMs = 1000,
-  ) {}
+    pollMs = 1000,
+  ) {
+    this.waiters = new ReviewWaiters((id) => this.get(id), (ids) => decidedAmong(store, ids), log, pollMs);
+  }
 
   /**
    * Decisions taken by another gateway process on the same PostgreSQL store
@@ -74,8 +73,7 @@ export class ReviewService {
   }
 
   async close(): Promise<void> {
-    if (this.poller) clearInterval(this.poller);
-    this.poller = null;
+    this.waiters.close();
     await this.listener?.stop();
   }
 
@@ -146,21 +144,14 @@ export class ReviewService {
     return v;
   }
 
-  /** Approved, unexpired access grants of a subject on a connection. */
-  async activeGrants(subject: string, connectionName: string): Promise<Array<{ id: string; role: string }>> {
-    const rows = (await this.store.sql(
-      `SELECT id, role FROM reviews WHERE kind = 'access' AND status = 'approved' AND requester = $1 AND connection_name = $2 AND valid_until > (now() AT TIME ZONE 'UTC')`,
-      [subject, connectionName],
-    )) as Array<{ id: string; role: string }>;
-    return rows;
+  /** Approved, unexpired access grants of a subject on a connection (grants.ts). */
+  activeGrants(subject: string, connectionName: string): Promise<Array<{ id: string; role: string }>> {
+    return activeGrants(this.store, subject, connectionName);
   }
 
   /** Of these grant ids, those no longer in force (revoked or past their window). */
-  async endedGrants(ids: string[]): Promise<string[]> {
-    if (!ids.length) return [];
-    const live = (await this.store.sql(`SELECT id FROM reviews WHERE id = ANY($1::uuid[]) AND status = 'approved' AND valid_until > (now() AT TIME ZONE 'UTC')`, [ids])) as Array<{ id: string }>;
-    const ok = new Set(live.map((r) => r.id));
-    return ids.filter((id) => !ok.has(id));
+  endedGrants(ids: string[]): Promise<string[]> {
+    return endedGrants(this.store, ids);
   }
 
   /** Ends an approved access grant before its time (a reviewer or an admin). */
@@ -298,89 +289,27 @@ export class ReviewService {
   /**
    * Resolves when the review is no longer pending: at once for decisions made
    * in this process or announced by another (LISTEN/NOTIFY), else at the next
-   * shared poll. The signal (client went away) rejects it. A waiter costs a
-   * closure in a map: no timer or store read of its own.
+   * shared poll (waiters.ts). The signal (client went away) rejects it.
    */
   async waitForDecision(id: string, signal?: AbortSignal): Promise<ReviewView> {
     const first = await this.get(id);
     if (first.status !== "pending") return first;
-    return new Promise<ReviewView>((resolve, reject) => {
-      const set = this.waiters.get(id) ?? new Set();
-      this.waiters.set(id, set);
-      const leave = () => {
-        set.delete(done);
-        if (!set.size) this.waiters.delete(id);
-        signal?.removeEventListener("abort", aborted);
-      };
-      const done = (v: ReviewView) => {
-        leave();
-        resolve(v);
-      };
-      const aborted = () => {
-        leave();
-        reject(new AirlockError("REVIEW_CLOSED", `stopped waiting for review ${id}`));
-      };
-      set.add(done);
-      if (signal?.aborted) return aborted();
-      signal?.addEventListener("abort", aborted, { once: true });
-      this.ensurePoller();
-      // A decision may have landed between the first read and registering: look once more.
-      void this.wakeFromStore(id);
-    });
+    return this.waiters.wait(id, signal);
   }
 
-  private ensurePoller(): void {
-    if (this.poller) return;
-    this.poller = setInterval(() => void this.pollWaiters(), this.pollMs);
-    this.poller.unref();
-  }
-
-  private async pollWaiters(): Promise<void> {
-    const ids = [...this.waiters.keys()];
-    if (!ids.length) {
-      if (this.poller) clearInterval(this.poller);
-      this.poller = null;
-      return;
-    }
-    try {
-      const rows = (await this.store.sql("SELECT id FROM reviews WHERE id = ANY($1::uuid[]) AND status <> 'pending'", [ids])) as Array<{ id: string }>;
-      for (const { id } of rows) await this.wakeFromStore(id);
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, "could not poll reviews");
-    }
-  }
-
-  /** Re-reads a review and wakes its waiters here if it was decided (no notifications: whoever decided sent them). */
-  private async wakeFromStore(id: string): Promise<void> {
-    if (!this.waiters.has(id)) return;
-    const v = await this.get(id).catch(() => null);
-    if (v && v.status !== "pending") for (const w of [...(this.waiters.get(id) ?? [])]) w(v);
+  /** Re-reads a review and wakes its waiters here if it was decided (announced by another process). */
+  private wakeFromStore(id: string): Promise<void> {
+    return this.waiters.wakeFromStore(id);
   }
 
   private settled(v: ReviewView): void {
-    for (const w of [...(this.waiters.get(v.id) ?? [])]) w(v);
+    this.waiters.wake(v);
     const type = v.status === "approved" ? "review.approved" : v.status === "rejected" ? "review.rejected" : v.status === "expired" ? "review.expired" : "review.cancelled";
     this.events?.notify(type, v);
   }
 
-  /**
-   * Uses an approval for this exact statement, if one covers it: same hash,
-   * same requester, same session unless approved for the identity, still in
-   * its window, uses left. Atomic: two runs cannot spend one use.
-   */
-  async consumeApproval(i: { requester: string; connectionName: string; database?: string | null; sessionId: string | null; statement: string; params?: unknown[] | null; prefer?: string }): Promise<string | null> {
-    const hash = statementHash(i.statement, i.params);
-    const rows = (await this.store.sql(
-      `UPDATE reviews SET uses_left = uses_left - 1
-        WHERE id = (SELECT id FROM reviews
-                     WHERE status = 'approved' AND kind = 'statement' AND statement_hash = $1 AND requester = $2 AND connection_name = $3
-                       AND database IS NOT DISTINCT FROM $5
-                       AND uses_left > 0 AND valid_until > (now() AT TIME ZONE 'UTC')
-                       AND (scope = 'identity' OR session_id IS NOT DISTINCT FROM $4::uuid OR (scope = 'once' AND session_id IS NULL))
-                     ORDER BY (id = $6::uuid) DESC, created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-        RETURNING id`,
-      [hash, i.requester, i.connectionName, i.sessionId, i.database ?? null, i.prefer ?? null],
-    )) as Array<{ id: string }>;
-    return rows[0]?.id ?? null;
+  /** Uses an approval for this exact statement, if one covers it (approvals.ts). */
+  consumeApproval(i: ApprovalUse): Promise<string | null> {
+    return consumeApproval(this.store, i);
   }
 }
