@@ -185,9 +185,10 @@ export class AccessTokenService {
   /** Revokes every live token matching the filter; returns their ids (to cut their sessions). */
   async revokeWhere(where: { loginId?: string; subject?: string; serviceAccountId?: string; userId?: string }): Promise<string[]> {
     const recs = await this.store.prisma.accessToken.findMany({ where: { ...where, revokedAt: null }, select: { id: true } });
-    if (recs.length) await this.store.prisma.accessToken.updateMany({ where: { id: { in: recs.map((r) => r.id) } }, data: { revokedAt: new Date() } });
-    this.forget(() => true);
-    return recs.map((r) => r.id);
+    const ids = recs.map((r) => r.id);
+    if (ids.length) await this.store.prisma.accessToken.updateMany({ where: { id: { in: ids } }, data: { revokedAt: new Date() } });
+    this.forget((p) => p.tokenId !== null && ids.includes(p.tokenId));
+    return ids;
   }
 
   /** Drops cached verifications (after a user, service account or login changed). */

@@ -1,11 +1,12 @@
 import { AirlockError, type Logger } from "@airlock/shared";
 import { AccessTokenService } from "../auth/access-tokens.js";
 import { isRole, type Principal } from "../auth/principal.js";
-import type { IdentityConfig } from "./config.js";
-import type { AuthEventLog } from "./events.js";
+import type { Store } from "../store/index.js";
+import { IDENTITY_DEFAULTS, type IdentityConfig } from "./config.js";
+import { AuthEventLog } from "./events.js";
 import { JwtVerifier, type JwtIssuerConfig, type VerifiedJwt } from "./jwt/verifier.js";
 import { groupsFromClaim, rolesForGroups } from "./roles.js";
-import type { ServiceAccountService } from "./service-accounts.js";
+import { ServiceAccountService } from "./service-accounts.js";
 
 export interface VerifyContext {
   /** Where the credential came in: rest | websocket | postgres. */
@@ -136,9 +137,6 @@ export class IdentityService {
 }
 
 /** An IdentityService that knows gateway tokens only (no IdP): for tools and tests that need the auth plugin. */
-export async function tokenOnlyIdentity(store: import("../store/index.js").Store, tokens: AccessTokenService, log: Logger): Promise<IdentityService> {
-  const { ServiceAccountService } = await import("./service-accounts.js");
-  const { AuthEventLog } = await import("./events.js");
-  const { IDENTITY_DEFAULTS } = await import("./config.js");
+export function tokenOnlyIdentity(store: Store, tokens: AccessTokenService, log: Logger): IdentityService {
   return new IdentityService({ tokens, serviceAccounts: new ServiceAccountService(store, tokens, { defaultTtlSeconds: 3600, maxTtlSeconds: 86400 }), events: new AuthEventLog(store, log), config: IDENTITY_DEFAULTS, log });
 }

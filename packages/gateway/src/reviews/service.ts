@@ -6,6 +6,7 @@ import { consumeApproval, statementHash, type ApprovalUse } from "./approvals.js
 import { activeGrants, decidedAmong, endedGrants } from "./grants.js";
 import { ReviewListener } from "./listener.js";
 import { ReviewWaiters } from "./waiters.js";
+import type { Prisma } from "../store/generated/client.js";
 import type { ReviewRequirements } from "./requirements.js";
 
 /** NOTIFY channel for decided reviews (payload: the review id). */
@@ -84,31 +85,16 @@ export class ReviewService {
 
   async createStatementReview(i: { principal: Principal; connectionName: string; database?: string | null; sessionId?: string | null; statement: string; params?: unknown[] | null; rule?: string | null; ruleReason?: string | null; reason?: string | null; requirements: ReviewRequirements }): Promise<ReviewView> {
     if (Buffer.byteLength(i.statement) > MAX_REVIEW_STATEMENT_BYTES) throw new AirlockError("INVALID_ARGUMENT", `a statement over ${MAX_REVIEW_STATEMENT_BYTES / 1024} KiB cannot be sent to review`);
-    await this.checkQuota(i.principal.subject);
-    const row = await this.store.prisma.review.create({
-      data: {
-        kind: "statement",
-        requester: i.principal.subject,
-        requesterKind: i.principal.kind,
-        connectionName: i.connectionName,
-        database: i.database ?? null,
-        sessionId: i.sessionId ?? null,
-        statement: i.statement,
-        params: (i.params ?? undefined) as never,
-        statementHash: statementHash(i.statement, i.params),
-        rule: i.rule ?? null,
-        ruleReason: i.ruleReason ?? null,
-        reason: i.reason ?? null,
-        reviewerGroups: i.requirements.reviewerGroups,
-        approvalsNeeded: i.requirements.approvalsNeeded,
-        allGroups: i.requirements.allGroups,
-        expiresAt: new Date(Date.now() + i.requirements.timeoutSeconds * 1000),
-      },
-      include: { decisions: true },
+    return this.create("statement", i, {
+      database: i.database ?? null,
+      sessionId: i.sessionId ?? null,
+      statement: i.statement,
+      params: (i.params ?? undefined) as never,
+      statementHash: statementHash(i.statement, i.params),
+      rule: i.rule ?? null,
+      ruleReason: i.ruleReason ?? null,
+      reason: i.reason ?? null,
     });
-    const v = toView(row);
-    this.events?.notify("review.created", v);
-    return v;
   }
 
   /**
@@ -122,20 +108,23 @@ export class ReviewService {
     if (i.role === "admin" || i.role === "auditor" || i.role === "reviewer") throw new AirlockError("INVALID_ARGUMENT", `${i.role} is a gateway-wide role and cannot be requested for a connection; ask for "user" or a group policies know`);
     if (!Number.isInteger(i.durationSeconds) || i.durationSeconds < 60 || i.durationSeconds > 7 * 86400) throw new AirlockError("INVALID_ARGUMENT", "access can be requested for 1 minute to 7 days");
     if (!i.reason.trim()) throw new AirlockError("INVALID_ARGUMENT", "say why you need the access (--reason)");
+    return this.create("access", i, { role: i.role, durationSeconds: i.durationSeconds, reason: i.reason });
+  }
+
+  /** Both kinds: the requester's quota, the common fields, the notification. */
+  private async create(kind: "statement" | "access", i: { principal: Principal; connectionName: string; requirements: ReviewRequirements }, fields: Partial<Prisma.ReviewUncheckedCreateInput>): Promise<ReviewView> {
     await this.checkQuota(i.principal.subject);
     const row = await this.store.prisma.review.create({
       data: {
-        kind: "access",
+        kind,
         requester: i.principal.subject,
         requesterKind: i.principal.kind,
         connectionName: i.connectionName,
-        role: i.role,
-        durationSeconds: i.durationSeconds,
-        reason: i.reason,
         reviewerGroups: i.requirements.reviewerGroups,
         approvalsNeeded: i.requirements.approvalsNeeded,
         allGroups: i.requirements.allGroups,
         expiresAt: new Date(Date.now() + i.requirements.timeoutSeconds * 1000),
+        ...fields,
       },
       include: { decisions: true },
     });
@@ -182,7 +171,6 @@ export class ReviewService {
   }
 
   async list(f: { status?: string; requester?: string; limit?: number } = {}): Promise<ReviewView[]> {
-    await this.expireDue();
     const rows = await this.store.prisma.review.findMany({
       where: { ...(f.status ? { status: f.status } : {}), ...(f.requester ? { requester: f.requester } : {}) },
       include: { decisions: { orderBy: { at: "asc" } } },

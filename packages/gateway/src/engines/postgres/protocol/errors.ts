@@ -2,7 +2,7 @@
 // Error fields: https://www.postgresql.org/docs/current/protocol-error-fields.html
 // SQLSTATEs:    https://www.postgresql.org/docs/current/errcodes-appendix.html
 import { ErrorField } from "./constants.js";
-import type { ErrorFields, ErrorResponse, ErrorSeverity } from "./types.js";
+import type { ErrorFields, ErrorResponse, ErrorSeverity, NoticeResponse, NoticeSeverity } from "./types.js";
 
 /**
  * Stable machine-readable reasons. Callers branch on these, never on the message text.
@@ -73,6 +73,15 @@ export function buildErrorResponse(
   detail?: string,
   hint?: string,
 ): ErrorResponse {
+  return { type: "ErrorResponse", fields: noticeFields(severity, sqlstate, message, detail, hint) };
+}
+
+/** NoticeResponse for a client: the same fields and rules as buildErrorResponse, with a notice severity. */
+export function buildNoticeResponse(severity: NoticeSeverity, sqlstate: string, message: string, detail?: string, hint?: string): NoticeResponse {
+  return { type: "NoticeResponse", fields: noticeFields(severity, sqlstate, message, detail, hint) };
+}
+
+function noticeFields(severity: ErrorSeverity | NoticeSeverity, sqlstate: string, message: string, detail?: string, hint?: string): ErrorFields {
   if (!SQLSTATE_RE.test(sqlstate)) throw new RangeError(`invalid SQLSTATE ${JSON.stringify(sqlstate)}`);
   const fields: ErrorFields = {};
   fields[ErrorField.Severity] = severity;
@@ -81,7 +90,7 @@ export function buildErrorResponse(
   fields[ErrorField.Message] = stripNul(message);
   if (detail !== undefined) fields[ErrorField.Detail] = stripNul(detail);
   if (hint !== undefined) fields[ErrorField.Hint] = stripNul(hint);
-  return { type: "ErrorResponse", fields };
+  return fields;
 }
 
 /** The FATAL ErrorResponse to send before closing a connection whose stream failed to parse. */

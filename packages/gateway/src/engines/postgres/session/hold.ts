@@ -13,7 +13,7 @@
 // identity) spends it.
 import { AirlockError } from "@airlock/shared";
 import type { Verdict } from "../guard.js";
-import { buildErrorResponse, writeBackend } from "../protocol/index.js";
+import { buildErrorResponse, buildNoticeResponse, writeBackend } from "../protocol/index.js";
 import { combineRequirements } from "../../../reviews/requirements.js";
 import type { Denial } from "./pending.js";
 import type { SessionState } from "./state.js";
@@ -28,10 +28,9 @@ export function onlyReviews(verdicts: Verdict[]): boolean {
   return !prepared && verdicts.some((v) => v.decision === "review") && verdicts.every((v) => v.decision !== "deny");
 }
 
-/** A NoticeResponse (same fields as an ErrorResponse, severity NOTICE, SQLSTATE 01000 "warning"). */
+/** A NoticeResponse, severity NOTICE, SQLSTATE 01000 ("warning"). */
 function notice(message: string, detail: string, hint: string): Buffer {
-  const e = buildErrorResponse("ERROR", "01000", message, detail, hint);
-  return writeBackend({ type: "NoticeResponse", fields: { ...e.fields, S: "NOTICE", V: "NOTICE" } });
+  return writeBackend(buildNoticeResponse("NOTICE", "01000", message, detail, hint));
 }
 
 /**
