@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { AirlockError } from "@airlock/shared";
+import { AUDIT_DEFAULTS, AuditConfigSchema, auditFromEnv } from "./audit/config.js";
 import { IDENTITY_DEFAULTS, identityFromEnv, IdentityConfigSchema, normalizeIdentity } from "./identity/config.js";
 
 /**
@@ -66,6 +67,8 @@ export const GatewayConfigSchema = Type.Object({
   }),
   /** People's sign-in (OIDC, SAML), machine JWT issuers, role mappings, token lifetimes, API keys. */
   identity: IdentityConfigSchema,
+  /** Tamper evidence, byte recordings, retention, SIEM sinks (audit/config.ts). */
+  audit: AuditConfigSchema,
   /** Statement records: wait for the store's WAL flush before forwarding (PostgreSQL store). */
   recordSyncCommit: Type.Boolean(),
   policy: Type.Object({
@@ -114,6 +117,7 @@ function fromEnv(env: NodeJS.ProcessEnv): GatewayConfigInput {
     policy: { dir: env.AIRLOCK_POLICY_DIR || undefined, pollMs: int(env.AIRLOCK_POLICY_POLL_MS) },
     recordSyncCommit: env.AIRLOCK_RECORD_SYNC_COMMIT === undefined ? undefined : env.AIRLOCK_RECORD_SYNC_COMMIT === "true",
     identity: identityFromEnv(env),
+    audit: auditFromEnv(env),
     reviews: {
       webhooks: [
         ...(env.AIRLOCK_REVIEW_WEBHOOK_URL ? [{ url: env.AIRLOCK_REVIEW_WEBHOOK_URL, format: "generic" as const, ...(env.AIRLOCK_REVIEW_WEBHOOK_SECRET ? { secret: env.AIRLOCK_REVIEW_WEBHOOK_SECRET } : {}) }] : []),
@@ -136,6 +140,7 @@ const DEFAULTS: GatewayConfig = {
   policy: { pollMs: 2_000 },
   recordSyncCommit: false,
   identity: IDENTITY_DEFAULTS,
+  audit: AUDIT_DEFAULTS,
   reviews: { webhooks: [], callbackSecrets: [], access: { reviewerGroups: ["reviewers"], approvalsNeeded: 1, allGroups: false, timeoutSeconds: 3600 } },
 };
 

@@ -36,6 +36,8 @@ import type { GatewayConfig } from "./config.js";
 import { ConnectionService, type ConnectionView } from "./connections/service.js";
 import { loadOrCreateGatewayTls, loadOrCreateKeyring } from "./crypto/index.js";
 import { SessionRecorder } from "./sessions/recorder.js";
+import { AuditChains } from "./audit/chains.js";
+import { AuditKeys } from "./audit/keys.js";
 import { StatementLog } from "./sessions/statements.js";
 import { PolicyService } from "./policy/service.js";
 import { initAnalyzer } from "./engines/postgres/analysis/analyzer.js";
@@ -70,6 +72,8 @@ export interface Gateway {
   reviews: ReviewService;
   authEvents: AuthEventLog;
   sessions: SessionRecorder;
+  auditKeys: AuditKeys;
+  chains: AuditChains;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pino logger, TypeBox provider
   app: FastifyInstance<any, any, any, any, any>;
   stop(): Promise<void>;
@@ -93,7 +97,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const agents = new AgentService(store, registry, logger.child({ component: "agents" }), config.tokens.enrollmentTtlSeconds);
     const connections = new ConnectionService(store, keyring);
     const tokens = new AccessTokenService(store, { ...config.tokens, apiKeys: config.identity.apiKeys });
-    const sessions = new SessionRecorder(store, logger.child({ component: "sessions" }));
+    const auditKeys = new AuditKeys(store, keyring, logger.child({ component: "audit" }));
+    // Fail closed: without a signing key nothing could be sealed, so the gateway does not start.
+    await auditKeys.current();
+    const chains = new AuditChains(store, auditKeys, logger.child({ component: "audit" }), { checkpointIntervalMs: config.audit.checkpointSeconds * 1000 });
+    const sessions = new SessionRecorder(store, logger.child({ component: "sessions" }), chains);
     const authEvents = new AuthEventLog(store, logger.child({ component: "identity" }));
     cleanup.unshift(() => authEvents.flush());
     const users = new UserService(store, tokens);
@@ -128,7 +136,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     cleanup.unshift(async () => clearInterval(expiry));
     const stopSweep = startRevocationSweep({ tokens, sessions, store, endedGrants: (ids) => reviews.endedGrants(ids), intervalMs: 2_000, log: logger.child({ component: "sessions" }) });
     cleanup.unshift(async () => stopSweep());
-    const statements = new StatementLog(store, logger.child({ component: "statements" }), { sql: store.sql });
+    const statements = new StatementLog(store, logger.child({ component: "statements" }), { sql: store.sql, chains });
+    // Unshifted first, run last: checkpoints once every statement write is done.
+    cleanup.unshift(() => chains.close());
     cleanup.unshift(() => statements.close());
     const [policies] = await Promise.all([
       PolicyService.start({ store, dir: config.policy.dir, pollMs: config.policy.pollMs, log: logger.child({ component: "policy" }) }),
@@ -256,6 +266,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       reviews,
       authEvents,
       sessions,
+      auditKeys,
+      chains,
       app,
       async stop() {
         ready = false;

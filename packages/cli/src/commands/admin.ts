@@ -59,7 +59,8 @@ export function registerAdmin(program: Command): void {
     .option("--tls-insecure", "TLS without verifying the target certificate")
     .option("--tls-server-name <name>")
     .option("--secret <k=v...>", "secrets for the connection type (write-only)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(async (name: string, o: { target: string; type: string; agent?: string; agentGroup?: string; label: string[]; tls?: boolean; tlsInsecure?: boolean; tlsServerName?: string; secret: string[]; database?: string }, cmd: Command) => {
+    .option("--record-mode <mode>", "closed (default: a statement that cannot be recorded is refused) or best_effort (it runs, counted as unrecorded)")
+    .action(async (name: string, o: { target: string; type: string; agent?: string; agentGroup?: string; label: string[]; tls?: boolean; tlsInsecure?: boolean; tlsServerName?: string; secret: string[]; database?: string; recordMode?: string }, cmd: Command) => {
       const i = o.target.lastIndexOf(":");
       const kv = (xs: string[]) => Object.fromEntries(xs.map((x) => [x.slice(0, x.indexOf("=")), x.slice(x.indexOf("=") + 1)]));
       const body = {
@@ -73,6 +74,7 @@ export function registerAdmin(program: Command): void {
         database: o.database,
         tls: o.tls || o.tlsInsecure ? { enabled: true, verify: !o.tlsInsecure, serverName: o.tlsServerName } : undefined,
         secrets: o.secret.length ? kv(o.secret) : undefined,
+        recordMode: o.recordMode,
       };
       const r = await (await apiFor(cmd)).post<Connection>("/api/v1/connections", body);
       print(cmd, r, () => `Connection ${r.name} created (${r.type} ${r.host}:${r.port} via ${r.agent ?? `group ${r.agentGroup}`}).\n`);

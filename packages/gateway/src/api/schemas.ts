@@ -51,6 +51,7 @@ export const ConnectionView = Type.Object({
   tls: TargetTls,
   labels: Type.Record(Type.String(), Type.String()),
   database: Nullable(Type.String()),
+  recordMode: Type.Union([Type.Literal("closed"), Type.Literal("best_effort")]),
   hasSecrets: Type.Boolean(),
   createdAt: Time,
   updatedAt: Time,
@@ -68,6 +69,7 @@ export const ConnectionCreate = Type.Object(
     labels: Type.Optional(Type.Record(Type.String(), Type.String())),
     database: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: "default database on the target (postgres)" })),
     secrets: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "write-only; encrypted at rest, never returned" })),
+    recordMode: Type.Optional(Type.Union([Type.Literal("closed"), Type.Literal("best_effort")], { description: "closed (default): a statement that cannot be recorded is refused; best_effort: it runs and is counted as unrecorded" })),
   },
   { additionalProperties: false },
 );

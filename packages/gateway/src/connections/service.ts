@@ -28,6 +28,8 @@ export interface ConnectionInput {
   labels?: Record<string, string>;
   /** Default database on the target (postgres). */
   database?: string | null;
+  /** closed (default): statements that cannot be recorded are refused; best_effort: they run. */
+  recordMode?: "closed" | "best_effort";
   /** Write-only: encrypted at rest, never returned. */
   secrets?: Record<string, string>;
 }
@@ -43,6 +45,7 @@ export interface ConnectionView {
   tls: TargetTls;
   labels: Record<string, string>;
   database: string | null;
+  recordMode: "closed" | "best_effort";
   hasSecrets: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -106,6 +109,7 @@ export class ConnectionService {
         tls: (input.tls ?? { enabled: false, verify: true }) as object,
         labels: input.labels ?? {},
         database: input.database ?? null,
+        recordMode: input.recordMode ?? "closed",
         secret: input.secrets ? this.seal(id, input.secrets) : null,
       },
       include: { agent: { select: { name: true } } },
@@ -133,6 +137,7 @@ export class ConnectionService {
         ...(input.tls !== undefined ? { tls: input.tls as object } : {}),
         ...(input.labels !== undefined ? { labels: input.labels } : {}),
         ...(input.database !== undefined ? { database: input.database } : {}),
+        ...(input.recordMode !== undefined ? { recordMode: input.recordMode } : {}),
         ...(input.secrets !== undefined ? { secret: this.seal(cur.id, input.secrets) } : {}),
       },
       include: { agent: { select: { name: true } } },
@@ -186,6 +191,7 @@ export class ConnectionService {
       tls: r.tls as unknown as TargetTls,
       labels: r.labels as Record<string, string>,
       database: r.database ?? null,
+      recordMode: r.recordMode === "best_effort" ? "best_effort" : "closed",
       hasSecrets: r.secret != null,
       createdAt: r.createdAt,
       updatedAt: r.updatedAt,

@@ -67,7 +67,7 @@ export async function runSession(
       throw new AirlockError("AGENT_UNAVAILABLE", `no agent is online for connection ${connection.name} (${who})`);
     }
     // The record is written before the stream opens: no record, no session.
-    sessionId = await sessions.start({ ...base, connectionId: connection.id, agentId: link.identity!.agentId });
+    sessionId = await sessions.start({ ...base, connectionId: connection.id, agentId: link.identity!.agentId, groups: principal.groups, recordMode: connection.recordMode });
     log = log.child({ session: sessionId });
     const ctx: SessionContext = { sessionId, principal, connection, clientAddr: req.clientAddr, agentId: link.identity!.agentId, log };
     if ((await engine.initialize?.(client, ctx)) === "done") {
@@ -105,7 +105,7 @@ export async function runSession(
   if (!sessionId) {
     // Refused before it started: still one record of the attempt, unless the store itself failed.
     if (e?.code === "STORE_UNAVAILABLE") return result;
-    sessionId = await sessions.start({ ...base, connectionId: null, agentId: null }).catch(() => null);
+    sessionId = await sessions.start({ ...base, connectionId: null, agentId: null, groups: req.principal.groups }).catch(() => null);
     if (!sessionId) return result;
   }
   await sessions.finish(sessionId, { ...result, outcome, error: e });

@@ -1,5 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { AirlockError, type Logger } from "@airlock/shared";
+import { sessionEndFields, sessionStartFields } from "@airlock/shared/audit/index";
+import type { AuditChains } from "../audit/chains.js";
+import { recoverSession } from "../audit/recover.js";
 import type { Store } from "../store/index.js";
 
 export type SessionOutcome = "active" | "ok" | "failed" | "denied";
@@ -16,6 +19,10 @@ export interface SessionStart {
   connectionName: string;
   protocol: string;
   clientAddr: string | null;
+  /** The identity's groups when the session started (auditors search by group). */
+  groups?: readonly string[];
+  /** The connection's recording mode: closed (default) or best_effort. */
+  recordMode?: "closed" | "best_effort";
 }
 
 export interface SessionEnd {
@@ -23,6 +30,10 @@ export interface SessionEnd {
   bytesDown: number;
   outcome: Exclude<SessionOutcome, "active">;
   error?: AirlockError;
+  /** Statements forwarded without a record (best_effort connections). */
+  unrecorded?: number;
+  /** Byte recording totals (stream sessions). */
+  recording?: { chunks: number; bytes: number; storage: string | null };
 }
 
 /** A live session: what revocation needs to find and cut it. */
@@ -45,18 +56,29 @@ export class SessionRecorder {
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
+    /** Tamper evidence: without it (some unit tests) sessions carry no hash chain. */
+    readonly chains: AuditChains | null = null,
   ) {}
 
   async start(s: SessionStart): Promise<string> {
+    const id = randomUUID();
+    const startedAt = new Date();
+    const rec = {
+      id, subject: s.subject, subjectKind: s.subjectKind ?? "user", authMethod: s.authMethod ?? null, tokenId: s.tokenId, connectionName: s.connectionName,
+      protocol: s.protocol, clientAddr: s.clientAddr, startedAt, groups: [...(s.groups ?? [])], recordMode: s.recordMode ?? "closed",
+    };
+    const link = this.chains?.begin(id, s.subject, sessionStartFields(rec)) ?? null;
     try {
       // Raw SQL: this write is on every connection's critical path, and the ORM's
       // per-query planning cost showed up as serialized setup time under bursts.
-      const id = randomUUID();
       await this.store.prisma.$executeRaw`
-        INSERT INTO sessions (id, subject, subject_kind, auth_method, token_id, connection_id, connection_name, protocol, agent_id, client_addr, outcome)
-        VALUES (${id}::uuid, ${s.subject}, ${s.subjectKind ?? "user"}, ${s.authMethod ?? null}, ${s.tokenId}::uuid, ${s.connectionId}::uuid, ${s.connectionName}, ${s.protocol}, ${s.agentId}::uuid, ${s.clientAddr}, 'active')`;
+        INSERT INTO sessions (id, subject, subject_kind, auth_method, token_id, connection_id, connection_name, protocol, agent_id, client_addr, outcome, started_at, groups, record_mode, chain_hash)
+        VALUES (${id}::uuid, ${rec.subject}, ${rec.subjectKind}, ${rec.authMethod}, ${s.tokenId}::uuid, ${s.connectionId}::uuid, ${s.connectionName}, ${s.protocol}, ${s.agentId}::uuid, ${s.clientAddr}, 'active',
+                ${startedAt}, ${rec.groups}::text[], ${rec.recordMode}, ${link ? new Uint8Array(link.hash) : null})`;
       return id;
     } catch (err) {
+      // No record, no session: its chain is dropped unsigned (nothing of it is in the store).
+      this.chains?.drop(id);
       throw new AirlockError("STORE_UNAVAILABLE", "cannot record the session, so it is not started", { cause: err });
     }
   }
@@ -67,21 +89,29 @@ export class SessionRecorder {
 
   async finish(id: string, end: SessionEnd): Promise<void> {
     this.live.delete(id);
+    const data = {
+      endedAt: new Date(),
+      bytesUp: BigInt(end.bytesUp),
+      bytesDown: BigInt(end.bytesDown),
+      outcome: end.outcome,
+      errorCode: end.error?.code ?? null,
+      error: end.error?.message ?? null,
+      unrecorded: end.unrecorded ?? this.chains?.unrecordedOf(id) ?? 0,
+      recordingChunks: end.recording?.chunks ?? 0,
+      recordingBytes: BigInt(end.recording?.bytes ?? 0),
+      recordingStorage: end.recording?.storage ?? null,
+    };
+    const ended = this.chains ? await this.chains.end(id, sessionEndFields({ ...data, recordingBytes: data.recordingBytes })) : null;
     try {
       await this.store.prisma.session.update({
         where: { id },
-        data: {
-          endedAt: new Date(),
-          bytesUp: BigInt(end.bytesUp),
-          bytesDown: BigInt(end.bytesDown),
-          outcome: end.outcome,
-          errorCode: end.error?.code ?? null,
-          error: end.error?.message ?? null,
-        },
+        data: { ...data, ...(ended ? { endLink: ended.link.link, endPrevHash: new Uint8Array(ended.link.prev), endHash: new Uint8Array(ended.link.hash) } : {}) },
       });
     } catch (err) {
       this.log.error({ session: id, err: (err as Error).message }, "could not complete the session record");
     }
+    // The final checkpoint signs everything up to the end record; if it fails, the periodic run retries it.
+    await ended?.seal().catch(() => undefined);
   }
 
   /** Cuts every live session opened with a token (revocation). */
@@ -126,13 +156,19 @@ export class SessionRecorder {
     return [...ids];
   }
 
-  /** Marks sessions a crashed embedded gateway left open; only safe with a single gateway process. */
-  async closeOrphans(): Promise<number> {
-    const r = await this.store.prisma.session.updateMany({
-      where: { outcome: "active" },
-      data: { outcome: "failed", errorCode: "LINK_LOST", error: "gateway stopped while the session was open", endedAt: new Date() },
-    });
-    return r.count;
+  /**
+   * Closes sessions a crashed gateway left open: each gets an end record and a
+   * "recovered" checkpoint (audit/recover.ts). Only safe when no other gateway
+   * process can own them (the embedded store, or an explicit list).
+   */
+  async closeOrphans(ids?: string[]): Promise<number> {
+    const rows = await this.store.prisma.session.findMany({ where: { outcome: "active", ...(ids ? { id: { in: ids } } : {}) }, select: { id: true } });
+    for (const { id } of rows) {
+      if (this.live.has(id)) continue;
+      if (this.chains) await recoverSession(this.store, this.chains, id);
+      else await this.store.prisma.session.update({ where: { id }, data: { outcome: "failed", errorCode: "LINK_LOST", error: "gateway stopped while the session was open", endedAt: new Date() } });
+    }
+    return rows.length;
   }
 
   async list(filter: { subject?: string; connection?: string; outcome?: string; limit?: number; before?: string }) {

@@ -16,28 +16,33 @@ export const MAX_MESSAGE_BYTES = 4 * 1024;
  * PostgreSQL arrays can't be ragged (see arrayLiteral).
  */
 export const INSERT_SQL = `INSERT INTO statements
-  (id, session_id, seq, text, kind, command, objects, decision, rule, reason, status, started_at, error_code, error)
+  (id, session_id, seq, text, kind, command, objects, decision, rule, reason, status, started_at, error_code, error,
+   subject, link, prev_hash, hash)
 SELECT u.id, u.sid, u.seq, u.text, u.kind, u.command, u.objects::text[], u.decision, u.rule, u.reason, u.status,
-       (u.started::timestamptz AT TIME ZONE 'UTC'), u.error_code, u.error
+       (u.started::timestamptz AT TIME ZONE 'UTC'), u.error_code, u.error, u.subject, u.link, u.prev_hash, u.hash
   FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-    AS u(id, sid, seq, text, kind, command, objects, decision, rule, reason, status, started, error_code, error)`;
+              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+              $15::text[], $16::int[], $17::bytea[], $18::bytea[])
+    AS u(id, sid, seq, text, kind, command, objects, decision, rule, reason, status, started, error_code, error,
+         subject, link, prev_hash, hash)`;
 
 /**
  * One UPDATE per batch of completions (ids are unique within a batch: the
- * caller keeps the latest completion per id). Error fields set at record()
- * time (e.g. a review note) survive a completion that carries none.
+ * caller keeps the latest completion per id). The values written are exactly
+ * the ones the completion's chain link hashed (statements.ts), so a verifier
+ * can recompute it from the row.
  */
 export const UPDATE_SQL = `UPDATE statements s
    SET status = v.status, duration_ms = v.duration_ms, rows = v.rows, command_tag = v.command_tag,
-       masked = coalesce(v.masked, s.masked), error_code = coalesce(v.error_code, s.error_code),
-       error = coalesce(v.error, s.error)
-  FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[])
-    AS v(id, status, duration_ms, rows, command_tag, masked, error_code, error)
+       masked = v.masked, error_code = v.error_code, error = v.error,
+       end_link = v.end_link, end_prev_hash = v.end_prev_hash, end_hash = v.end_hash
+  FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[],
+              $9::int[], $10::bytea[], $11::bytea[])
+    AS v(id, status, duration_ms, rows, command_tag, masked, error_code, error, end_link, end_prev_hash, end_hash)
  WHERE s.id = v.id`;
 
-export const INSERT_COLUMNS = 14;
-export const UPDATE_COLUMNS = 8;
+export const INSERT_COLUMNS = 18;
+export const UPDATE_COLUMNS = 11;
 
 /** Turns rows of column values into one array per column (the unnest parameters). */
 export function columns(rows: readonly unknown[][], width: number): unknown[][] {

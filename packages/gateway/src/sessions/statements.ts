@@ -13,6 +13,8 @@
 // The statement row written by record() is never dropped: it stays "pending".
 import { randomUUID } from "node:crypto";
 import { AirlockError, type Logger } from "@airlock/shared";
+import { statementEndFields, statementStartFields } from "@airlock/shared/audit/index";
+import type { AuditChains } from "../audit/chains.js";
 import type { Store } from "../store/index.js";
 import { arrayLiteral, bigintText, clean, cleanOrNull, DEFAULT_MAX_TEXT_BYTES, isUuid, truncateUtf8 } from "./statements-sql.js";
 import { type SqlExecutor, StatementWriter, type WriterCounters } from "./statements-writer.js";
@@ -84,6 +86,8 @@ export interface StatementLogOptions {
    * doubles the cost of these writes (see statements.test.ts figures).
    */
   sql?: SqlExecutor;
+  /** Tamper evidence: each record and completion becomes a link of its session's chain. */
+  chains?: AuditChains | null;
 }
 
 export interface StatementLogStats extends WriterCounters {
@@ -96,6 +100,7 @@ export interface StatementLogStats extends WriterCounters {
 export class StatementLog {
   private readonly maxText: number;
   private readonly writer: StatementWriter;
+  private readonly chains: AuditChains | null;
   private closed = false;
 
   constructor(
@@ -104,27 +109,50 @@ export class StatementLog {
     opts: StatementLogOptions = {},
   ) {
     this.maxText = Math.max(64, opts.maxTextLength ?? DEFAULT_MAX_TEXT_BYTES);
+    this.chains = opts.chains ?? null;
     const sql = opts.sql ?? ((text: string, params: unknown[]) => store.prisma.$executeRawUnsafe(text, ...params));
     this.writer = new StatementWriter(sql, log, Math.max(1, opts.maxBatch ?? 500), Math.max(1, opts.maxPendingCompletions ?? 50_000));
   }
 
-  /** Resolves with the ids once the rows are durably inserted; rejects with AirlockError STORE_UNAVAILABLE (cause kept). */
-  async record(starts: StatementStart[]): Promise<string[]> {
+  /**
+   * Resolves with the ids once the rows are durably inserted; rejects with AirlockError STORE_UNAVAILABLE (cause kept).
+   * bestEffort (connections with record mode best_effort): when the store fails, resolves anyway with
+   * ids starting "unrecorded:" (their completions are ignored) and the gap is explained by a tombstone.
+   */
+  async record(starts: StatementStart[], opts: { bestEffort?: boolean } = {}): Promise<string[]> {
     if (this.closed) throw new AirlockError("STORE_UNAVAILABLE", "the statement log is closed, so the statement is not run");
     if (starts.length === 0) return [];
     const startedAt = new Date().toISOString(); // arrival time, before any batching or backpressure wait
     const ids = starts.map((s) => s.id ?? randomUUID());
     const rows = starts.map((s, i) => this.encodeStart(ids[i]!, s, startedAt));
-    await this.writer.insert(ids, rows);
+    try {
+      await this.writer.insert(ids, rows);
+    } catch (err) {
+      // Numbered links that never landed: a signed tombstone explains the gap (audit/chains.ts).
+      const reason = opts.bestEffort
+        ? "forwarded without a record: the store could not record it and the connection records best effort"
+        : "not recorded: the store could not record the statement, so it was not run";
+      for (const row of rows) {
+        const link = row[15] as number | null;
+        if (link !== null) this.chains!.lost(row[1] as string, { link, prev: row[16] as Buffer, hash: row[17] as Buffer }, reason, opts.bestEffort);
+      }
+      if (!opts.bestEffort) throw err;
+      return ids.map((id) => `unrecorded:${id}`);
+    }
     return ids;
   }
 
-  complete(id: string, end: StatementEnd): void {
+  /** `sessionId` links the completion into the session's chain (without it, no link). */
+  complete(id: string, end: StatementEnd, sessionId?: string): void {
+    if (id.startsWith("unrecorded:")) return; // ran without a record (best effort): nothing to complete
     if (this.closed || !isUuid(id)) {
       this.writer.drop(1, null, this.closed ? "the statement log is closed" : `${JSON.stringify(id)} is not a statement id`);
       return;
     }
-    this.writer.complete(encodeEnd(id, end));
+    const row = encodeEnd(id, end);
+    const link = sessionId ? this.chains?.append(sessionId, "statement.end", statementEndFields({ status: row[1] as string, durationMs: row[2] as number | null, rows: row[3] as string | null, commandTag: row[4] as string | null, masked: row[5] as number, errorCode: row[6] as string | null, error: row[7] as string | null })) : null;
+    row.push(link?.link ?? null, link?.prev ?? null, link?.hash ?? null);
+    this.writer.complete(row);
   }
 
   /** Waits until everything queued so far is written (completions retrying through a store outage included). */
@@ -173,10 +201,18 @@ export class StatementLog {
   }
 
   private encodeStart(id: string, s: StatementStart, startedAt: string): unknown[] {
+    const status = s.status ?? "pending";
+    // A pending record's error fields are the completion's to set (one owner per column, as the chain hashes them).
+    const pending = status === "pending";
+    const rec = {
+      id, seq: s.seq, subject: this.chains?.subjectOf(s.sessionId) ?? "", text: truncateUtf8(clean(s.text), this.maxText), kind: clean(s.kind), command: cleanOrNull(s.command),
+      objects: s.objects.map(clean), decision: s.decision, rule: cleanOrNull(s.rule), reason: cleanOrNull(s.reason), status, startedAt,
+      errorCode: pending ? null : cleanOrNull(s.errorCode), error: pending ? null : cleanOrNull(s.error),
+    };
+    const link = this.chains?.append(s.sessionId, "statement", statementStartFields(rec)) ?? null;
     return [
-      id, s.sessionId, s.seq, truncateUtf8(clean(s.text), this.maxText), clean(s.kind), cleanOrNull(s.command),
-      arrayLiteral(s.objects), s.decision, cleanOrNull(s.rule), cleanOrNull(s.reason), s.status ?? "pending",
-      startedAt, cleanOrNull(s.errorCode), cleanOrNull(s.error),
+      id, s.sessionId, s.seq, rec.text, rec.kind, rec.command, arrayLiteral(rec.objects), rec.decision, rec.rule, rec.reason, status,
+      startedAt, rec.errorCode, rec.error, rec.subject, link?.link ?? null, link?.prev ?? null, link?.hash ?? null,
     ];
   }
 }
@@ -184,6 +220,6 @@ export class StatementLog {
 function encodeEnd(id: string, e: StatementEnd): unknown[] {
   return [
     id, e.status, Number.isFinite(e.durationMs) ? e.durationMs : null, bigintText(e.rows), cleanOrNull(e.commandTag),
-    typeof e.masked === "number" && Number.isFinite(e.masked) ? Math.trunc(e.masked) : null, cleanOrNull(e.errorCode), cleanOrNull(e.error),
+    typeof e.masked === "number" && Number.isFinite(e.masked) ? Math.trunc(e.masked) : 0, cleanOrNull(e.errorCode), cleanOrNull(e.error),
   ];
 }

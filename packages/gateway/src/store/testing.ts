@@ -89,6 +89,11 @@ export async function catalogDump(query: RowQuery, exclude: string[] = ["_airloc
          JOIN pg_namespace n ON n.oid = t.typnamespace
         WHERE n.nspname = 'public' ORDER BY t.typname, e.enumsortorder`,
     ),
+    triggers: await query(
+      `SELECT t.tgname, cl.relname AS table_name, pg_get_triggerdef(t.oid) AS definition, pg_get_functiondef(t.tgfoid) AS function
+         FROM pg_trigger t JOIN pg_class cl ON cl.oid = t.tgrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
+        WHERE n.nspname = 'public' AND NOT t.tgisinternal ORDER BY t.tgname`,
+    ),
     sequences: await query(
       `SELECT sequence_name, data_type FROM information_schema.sequences
         WHERE sequence_schema = 'public' ORDER BY sequence_name`,

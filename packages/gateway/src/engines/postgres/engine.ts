@@ -118,7 +118,9 @@ export class PostgresEngine implements Engine {
       hi.push(writeBackend({ type: "BackendKeyData", processId: key.processId, secretKey: key.secretKey }));
       hi.push(writeBackend({ type: "ReadyForQuery", status: target.status }));
       client.stream.write(Buffer.concat(hi));
-      const state = new SessionState(this.scope(ctx), this.deps.policy, this.deps.statements, ctx.sessionId, ctx.log, target.status);
+      // best_effort connections: a statement the store cannot record still runs (counted, and explained in the chain).
+      const sink: StatementSink = ctx.connection.recordMode === "best_effort" ? { record: (rows) => this.deps.statements.record(rows, { bestEffort: true }), complete: (id, end, sid) => this.deps.statements.complete(id, end, sid) } : this.deps.statements;
+      const state = new SessionState(this.scope(ctx), this.deps.policy, sink, ctx.sessionId, ctx.log, target.status);
       state.reviews = this.deps.reviews ?? null;
       state.reviewMode = reviewModeOf(this.hello?.startup.params.options);
       const dial = this.deps.dial;

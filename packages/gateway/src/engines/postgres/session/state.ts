@@ -12,8 +12,8 @@ import type { ReviewService } from "../../../reviews/service.js";
 import type { PortalReview } from "./hold-extended.js";
 
 export interface StatementSink {
-  record(rows: StatementStart[]): Promise<string[]>;
-  complete(id: string, end: StatementEnd): void;
+  record(rows: StatementStart[], opts?: { bestEffort?: boolean }): Promise<string[]>;
+  complete(id: string, end: StatementEnd, sessionId?: string): void;
 }
 
 export interface PolicySource {
@@ -155,7 +155,7 @@ export class SessionState {
   finish(run: Run | null, end: Omit<StatementEnd, "durationMs">): void {
     if (!run || run.done) return;
     run.done = true;
-    this.sink.complete(run.id, { ...end, durationMs: (performance.now() - run.started), masked: run.masked });
+    this.sink.complete(run.id, { ...end, durationMs: (performance.now() - run.started), masked: run.masked }, this.sessionId);
   }
 }
 
