@@ -9,6 +9,7 @@ import { registerLogin } from "./commands/login.js";
 import { registerIdentity } from "./commands/identity.js";
 import { registerReviews } from "./commands/reviews.js";
 import { registerExec } from "./commands/exec.js";
+import { registerAudit } from "./commands/audit.js";
 
 const program = new Command("airlock")
   .description("Airlock: an access gateway between people, CI jobs and AI agents and your infrastructure")
@@ -72,6 +73,7 @@ registerUser(program);
 registerLogin(program);
 registerIdentity(program);
 registerExec(program, registerReviews(program));
+registerAudit(program);
 (await import("./commands/policy.js")).registerPolicy(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

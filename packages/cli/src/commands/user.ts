@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerReplay } from "./replay.js";
 import { onShutdown } from "@airlock/shared";
 import { ApiClient } from "../client.js";
 import { apiFor, globals, print } from "../context.js";
@@ -115,6 +116,7 @@ export function registerUser(program: Command): void {
     });
 
   const sessions = program.command("sessions").description("inspect recorded sessions");
+  registerReplay(sessions);
   sessions
     .command("list")
     .option("--user <subject>")
