@@ -44,7 +44,9 @@ export function verifySession(m: SessionMaterial, keys: PublicKeys): VerifyResul
   const links = collectLinks(m, add, keys);
   const byPos = new Map<number, Link[]>();
   for (const l of links) byPos.set(l.position, [...(byPos.get(l.position) ?? []), l]);
-  const byHash = new Map(links.map((l) => [l.hash, l]));
+  // A tombstone may not know a lost link's hash (lost in a crash): the next link's prev stands for it.
+  for (const l of links) if (l.tombstone && !l.hash) l.hash = l.prev = byPos.get(l.position + 1)?.[0]?.prev ?? "";
+  const byHash = new Map(links.filter((l) => l.hash).map((l) => [l.hash, l]));
   const signedMax = Math.max(0, ...m.checkpoints.map((c) => c.links));
   const max = Math.max(signedMax, ...links.map((l) => l.position));
 
@@ -72,14 +74,13 @@ export function verifySession(m: SessionMaterial, keys: PublicKeys): VerifyResul
     }
     if (at.length > 1) add({ severity: "error", code: "REORDERED", link: p, record: at.map((l) => l.label).join(", "), message: `${at.length} records claim link ${p}: ${at.map((l) => l.label).join(", ")}` });
     const l = at[0]!;
-    if (l.prev !== prevHash && !explained.has(l) && byPos.has(p - 1) !== false) {
+    if (l.prev !== prevHash && !explained.has(l) && !(l.tombstone && l.computed === null && l.prev === l.hash)) {
       const other = byHash.get(l.prev);
       if (other && other.position !== p - 1) add({ severity: "error", code: "REORDERED", link: p, record: l.label, message: `${l.label} follows ${other.label} in the chain, not the record at link ${p - 1}: records were reordered` });
       else if (byPos.has(p - 1)) add({ severity: "error", code: "ALTERED", link: p, record: l.label, message: `the chain is broken before ${l.label}: the record at link ${p - 1} or this record's link was rewritten` });
     }
     if (l.tombstone) add({ severity: "info", code: "TOMBSTONE", link: p, record: l.label, message: `${l.label} is not in the store: ${l.tombstone}` });
-    // A tombstone may not know a lost link's hash (lost in a crash): the next link's prev stands for it.
-    prevHash = l.hash || (byPos.get(p + 1)?.[0]?.prev ?? "");
+    prevHash = l.hash;
   }
 
   checkCheckpoints(m, byPos, max, keys, add);
