@@ -34,12 +34,17 @@ export function registerAudit(program: Command): Command {
       const keys = o.key ? await keysFromFile(o.key) : new Map((await api.get<{ keys: PublicKey[] }>("/api/v1/audit/keys")).keys.map((k) => [k.id, k.publicKey]));
       const ids: string[] = [];
       const checkpoints: CheckpointMaterial[] = [];
+      const gaps: Finding[] = [];
       if (o.session) ids.push(o.session);
       else {
         const q = new URLSearchParams({ since: when(o.since!), ...(o.until ? { until: when(o.until) } : {}) });
-        for await (const l of api.lines<{ t: string; id?: string; v?: CheckpointMaterial }>(`/api/v1/audit/range?${q}`)) (l.t === "session" ? ids.push(l.id!) : checkpoints.push(l.v!));
+        for await (const l of api.lines<{ t: string; id?: string; v?: CheckpointMaterial; stream?: string; seq?: number; sessionId?: string }>(`/api/v1/audit/range?${q}`)) {
+          if (l.t === "session") ids.push(l.id!);
+          else if (l.t === "checkpoint") checkpoints.push(l.v!);
+          else if (l.t === "gap") gaps.push({ severity: "error", code: "REMOVED", sessionId: l.sessionId!, record: `checkpoint stream ${l.stream}`, message: `checkpoint #${l.seq} of signer stream ${l.stream} is missing (removed with its session?)` });
+        }
       }
-      const findings: Finding[] = [];
+      const findings: Finding[] = [...gaps];
       let links = 0;
       let bad = 0;
       for (const id of ids) {
@@ -79,6 +84,14 @@ export function registerAudit(program: Command): Command {
     .action(async (_o: unknown, cmd: Command) => {
       const r = await (await apiFor(cmd)).get<{ keys: PublicKey[] }>("/api/v1/audit/keys");
       process.stdout.write(globals(cmd).json ? `${JSON.stringify(r, null, 2)}\n` : r.keys.map((k) => `# ${k.id}\n${k.publicKey}`).join(""));
+    });
+
+  audit
+    .command("recover <session-id>")
+    .description("close a session whose gateway process died (end record + signed 'recovered' checkpoint); admins")
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const r = await (await apiFor(cmd)).post<{ id: string }>(`/api/v1/audit/sessions/${encodeURIComponent(id)}/recover`);
+      print(cmd, r, () => `Session ${r.id} closed as recovered.\n`);
     });
 
   registerAuditSinks(audit);

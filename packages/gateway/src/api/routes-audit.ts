@@ -10,12 +10,14 @@ import { verifySession, verifyStreams } from "@airlock/shared/audit/index";
 import { requireRole } from "../auth/principal.js";
 import type { AuditKeys } from "../audit/keys.js";
 import { checkpointView, loadMaterial, readMaterial } from "../audit/material.js";
+import type { SessionRecorder } from "../sessions/recorder.js";
 import type { Store } from "../store/index.js";
 import { principalOf } from "./auth.js";
 
 export interface AuditRoutesOptions {
   store: Store;
   keys: AuditKeys;
+  sessions: SessionRecorder;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -31,7 +33,7 @@ async function publicKeys(keys: AuditKeys): Promise<Map<string, string>> {
   return new Map((await keys.list()).map((k) => [k.id, k.publicKey]));
 }
 
-export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async (app, { store, keys }) => {
+export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async (app, { store, keys, sessions }) => {
   app.get("/audit/keys", { config: { public: true }, schema: { tags: ["audit"], summary: "public keys that sign audit checkpoints (Ed25519, SPKI PEM)", security: [] } }, async () => ({
     keys: await keys.list(),
   }));
@@ -61,6 +63,19 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
     return verifySession(m, await publicKeys(keys));
   });
 
+  // A session a gateway process left open when it died (PostgreSQL store: other processes cannot tell a
+  // dead owner from a live one, so an admin says so). It gets an end record and a "recovered" checkpoint.
+  app.post("/audit/sessions/:id/recover", { schema: { tags: ["audit"], params: SessionParam, summary: "close a session whose gateway process died" } }, async (req) => {
+    requireRole(principalOf(req), "admin");
+    const id = sessionId(req.params.id);
+    if (sessions.isLive(id)) throw new AirlockError("INVALID_ARGUMENT", `session ${id} is live on this gateway`);
+    const row = await store.prisma.session.findUnique({ where: { id }, select: { outcome: true } });
+    if (!row) throw new AirlockError("NOT_FOUND", `no session ${id}`);
+    if (row.outcome !== "active") throw new AirlockError("INVALID_ARGUMENT", `session ${id} is already closed (${row.outcome})`);
+    await sessions.closeOrphans([id]);
+    return { id, recovered: true };
+  });
+
   // Sessions started in a range (ids, to verify one by one) and the checkpoints written in it (stream continuity).
   app.get("/audit/range", { schema: { tags: ["audit"], querystring: Range, summary: "session ids and checkpoints of a time range, as NDJSON" } }, async (req, reply) => {
     requireRole(principalOf(req), "auditor", "admin");
@@ -78,13 +93,23 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
         if (rows.length < 1000) break;
         after = { at: rows[rows.length - 1]!.startedAt, id: rows[rows.length - 1]!.id };
       }
+      let lastStream = "";
       for (let after = -1, stream = ""; ; ) {
         const rows = await store.prisma.auditCheckpoint.findMany({
           where: { at: { gte: since, lt: until }, OR: [{ stream: { gt: stream || "00000000-0000-0000-0000-000000000000" } }, { stream: stream || undefined, streamSeq: { gt: after } }] },
           orderBy: [{ stream: "asc" }, { streamSeq: "asc" }],
           take: 1000,
         });
-        for (const c of rows) yield `${JSON.stringify({ t: "checkpoint", v: checkpointView(c) })}\n`;
+        for (const c of rows) {
+          // Each stream's first checkpoint in the range must follow one before it: fetch that one too,
+          // so removing the oldest sessions of a range still shows as a gap.
+          if (c.stream !== lastStream && c.streamSeq > 1) {
+            const prev = await store.prisma.auditCheckpoint.findUnique({ where: { stream_streamSeq: { stream: c.stream, streamSeq: c.streamSeq - 1 } } });
+            yield `${JSON.stringify(prev ? { t: "checkpoint", v: checkpointView(prev) } : { t: "gap", stream: c.stream, seq: c.streamSeq - 1, sessionId: c.sessionId })}\n`;
+          }
+          lastStream = c.stream;
+          yield `${JSON.stringify({ t: "checkpoint", v: checkpointView(c) })}\n`;
+        }
         if (rows.length < 1000) break;
         stream = rows[rows.length - 1]!.stream;
         after = rows[rows.length - 1]!.streamSeq;

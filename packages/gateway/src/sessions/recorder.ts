@@ -83,6 +83,10 @@ export class SessionRecorder {
     }
   }
 
+  isLive(id: string): boolean {
+    return this.live.has(id) || (this.chains?.has(id) ?? false);
+  }
+
   track(id: string, live: Live): void {
     this.live.set(id, live);
   }
