@@ -16,6 +16,9 @@ export interface PublicAuditKey {
   retiredAt: string | null;
 }
 
+/** How often a process checks for a key another process rotated in. */
+const RELOAD_MS = 60_000;
+
 interface Active {
   id: string;
   key: KeyObject;
@@ -24,6 +27,7 @@ interface Active {
 export class AuditKeys {
   private active: Active | null = null;
   private loading: Promise<Active> | null = null;
+  private loadedAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -38,7 +42,14 @@ export class AuditKeys {
   }
 
   async current(): Promise<Active> {
-    if (this.active) return this.active;
+    if (this.active) {
+      // Another gateway process may have rotated: look again now and then, signing with the known key meanwhile.
+      if (Date.now() - this.loadedAt > RELOAD_MS && !this.loading) {
+        this.loading = this.load().finally(() => (this.loading = null));
+        this.loading.catch(() => undefined);
+      }
+      return this.active;
+    }
     this.loading ??= this.load().finally(() => (this.loading = null));
     return this.loading;
   }
@@ -65,7 +76,9 @@ export class AuditKeys {
   private async load(): Promise<Active> {
     try {
       const row = await this.store.prisma.auditKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: "desc" } });
+      this.loadedAt = Date.now();
       if (row) {
+        if (this.active?.id === row.id) return this.active;
         const der = this.keyring.decrypt(row.privateKey, `audit-key:${row.id}`);
         this.active = { id: row.id, key: createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }) };
         return this.active;
