@@ -46,6 +46,14 @@ export const AuditConfigSchema = Type.Object({
   /** How often retention runs. */
   retentionSweepSeconds: Type.Number({ minimum: 1 }),
   sinks: Type.Array(Sink),
+  /** SIEM delivery tuning (audit/siem/): retry backoff cap, poll interval, per-attempt timeout. */
+  delivery: Type.Optional(
+    Type.Object({
+      retryMaxSeconds: Type.Optional(Type.Number({ minimum: 0.01, maximum: 3600 })),
+      pollMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 60_000 })),
+      timeoutSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 300 })),
+    }),
+  ),
 });
 
 export type AuditConfig = Static<typeof AuditConfigSchema>;
@@ -72,5 +80,6 @@ export function auditFromEnv(env: NodeJS.ProcessEnv): Partial<AuditConfig> {
     checkpointSeconds: num(env.AIRLOCK_AUDIT_CHECKPOINT_SECONDS) ?? file.checkpointSeconds,
     recordings: { ...file.recordings, ...(storage ? { storage } : {}), ...(env.AIRLOCK_RECORDINGS_DIR ? { dir: env.AIRLOCK_RECORDINGS_DIR } : {}) } as AuditConfig["recordings"],
     ...(sinks.length ? { sinks } : {}),
+    ...(env.AIRLOCK_SIEM_RETRY_MAX_SECONDS ? { delivery: { ...file.delivery, retryMaxSeconds: Number(env.AIRLOCK_SIEM_RETRY_MAX_SECONDS) } } : {}),
   };
 }
