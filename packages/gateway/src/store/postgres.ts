@@ -1,6 +1,7 @@
 // PostgreSQL store: migrations over one dedicated connection, then Prisma over
 // a pg pool (through @prisma/adapter-pg; the client engine has no Rust
 // binaries, so nothing is downloaded at run time).
+import { createHash } from "node:crypto";
 import { AirlockError } from "@airlock/shared/errors";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
@@ -71,6 +72,18 @@ async function migrate(opts: PostgresOptions): Promise<void> {
   }
 }
 
+const preparedNames = new Map<string, string>();
+
+/** A stable prepared-statement name per SQL text (the texts are constants in the code: the map stays small). */
+function preparedName(text: string): string {
+  let name = preparedNames.get(text);
+  if (!name) {
+    name = `airlock_${createHash("sha256").update(text).digest("hex").slice(0, 20)}`;
+    preparedNames.set(text, name);
+  }
+  return name;
+}
+
 export async function openPostgres(opts: PostgresOptions): Promise<{ prisma: PrismaClient; sql(text: string, params: unknown[]): Promise<unknown>; close(): Promise<void> }> {
   checkUrl(opts.databaseUrl);
   await migrate(opts);
@@ -96,7 +109,9 @@ export async function openPostgres(opts: PostgresOptions): Promise<{ prisma: Pri
   let closing: Promise<void> | undefined;
   return {
     prisma,
-    sql: async (text, params) => (await recordPool.query(text, params)).rows,
+    // Named prepared statements: these are a handful of fixed texts run for every statement and
+    // session, so each connection parses and plans them once (saves ~0.1 ms per record, bench audit).
+    sql: async (text, params) => (await recordPool.query({ name: preparedName(text), text, values: params })).rows,
     close() {
       closing ??= (async () => {
         await prisma.$disconnect();
