@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerReplay } from "./replay.js";
+import { addAuditFilters, auditFilterParams, nextPageHint, type AuditFilterOptions } from "./audit-export.js";
 import { onShutdown } from "@airlock/shared";
 import { ApiClient } from "../client.js";
 import { apiFor, globals, print } from "../context.js";
@@ -117,27 +118,27 @@ export function registerUser(program: Command): void {
 
   const sessions = program.command("sessions").description("inspect recorded sessions");
   registerReplay(sessions);
-  sessions
-    .command("list")
-    .option("--user <subject>")
-    .option("--connection <name>")
-    .option("--outcome <outcome>", "active, ok, failed or denied")
-    .option("--limit <n>", "how many", "50")
-    .action(async (o: { user?: string; connection?: string; outcome?: string; limit: string }, cmd: Command) => {
-      const q = new URLSearchParams({
-        limit: o.limit,
-        ...(o.user ? { subject: o.user } : {}),
-        ...(o.connection ? { connection: o.connection } : {}),
-        ...(o.outcome ? { outcome: o.outcome } : {}),
-      });
-      const r = await (await apiFor(cmd)).get<{ sessions: Session[] }>(`/api/v1/sessions?${q}`);
-      print(cmd, r, () =>
+  addAuditFilters(
+    sessions
+      .command("list")
+      .description("sessions you may see, newest first; --search and --decision pick sessions by their statements")
+      .option("--limit <n>", "how many", "50")
+      .option("--cursor <cursor>", "the next page of an earlier listing (same filters)"),
+  ).action(async (o: AuditFilterOptions & { limit: string; cursor?: string }, cmd: Command) => {
+    const q = auditFilterParams(o);
+    q.set("limit", o.limit);
+    if (o.cursor) q.set("cursor", o.cursor);
+    const r = await (await apiFor(cmd)).get<{ sessions: Session[]; nextCursor: string | null }>(`/api/v1/sessions?${q}`);
+    print(
+      cmd,
+      r,
+      () =>
         table(
           r.sessions.map((s) => ({ ...s, started: ago(s.startedAt), up: s.bytesUp, down: s.bytesDown, connection: s.connectionName, user: s.subject })),
           ["id", "user", "connection", "agent", "started", "outcome", "up", "down"],
-        ),
-      );
-    });
+        ) + nextPageHint(r.nextCursor),
+    );
+  });
   sessions
     .command("show <id>")
     .description("a session and its statements (--json prints all of them)")

@@ -61,7 +61,7 @@ beforeAll(async () => {
   statements = new StatementLog(store, logger);
   const people: [string, Role][] = [["admin", "admin"], ["auditor", "auditor"], ["alice", "user"], ["bob", "user"]];
   for (const [who, role] of people) tok[who] = (await tokens.mint({ subject: who, roles: [role] })).token;
-  app = await makeApp({ sessions, statements });
+  app = await makeApp({ sessions, statements, store });
 
   aliceSession = await start("alice");
   const ids = await statements.record([
@@ -112,7 +112,7 @@ describe("GET /sessions/:id", () => {
   });
 
   it("without a statement log, answers the plain session view as before", async () => {
-    const plain = await makeApp({ sessions });
+    const plain = await makeApp({ sessions, store });
     try {
       const body = (await get(`/sessions/${aliceSession}`, "alice", plain)).json();
       expect(body.id).toBe(aliceSession);
@@ -165,7 +165,7 @@ describe("airlock sessions show", () => {
   let listening: FastifyInstance;
 
   beforeAll(async () => {
-    listening = await makeApp({ sessions, statements });
+    listening = await makeApp({ sessions, statements, store });
     url = await listening.listen({ host: "127.0.0.1", port: 0 });
   });
   afterAll(() => listening?.close());

@@ -5,11 +5,16 @@ import { AirlockError } from "@airlock/shared";
 import { hasRole } from "../auth/principal.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
 import type { StatementLog, StatementRow } from "../sessions/statements.js";
+import { searchSessions, visibleFilter } from "../audit/search.js";
+import type { Store } from "../store/index.js";
+import { FilterProperties, PageProperties, SessionHitView, filterOf, sessionHitJson } from "./audit-filters.js";
 import { principalOf } from "./auth.js";
 import { IdParam, SessionView } from "./schemas.js";
 
 export interface SessionRoutesOptions {
   sessions: SessionRecorder;
+  /** Searched directly (audit/search.ts). */
+  store: Store;
   /** Statement records (Postgres front door). Without it, session views carry no statements. */
   statements?: StatementLog;
 }
@@ -72,7 +77,7 @@ function view(r: Row) {
 
 const statementView = (s: StatementRow) => ({ ...s, startedAt: s.startedAt.toISOString() });
 
-export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (app, { sessions, statements }) => {
+export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (app, { sessions, statements, store }) => {
   /** The session if the caller may see it: auditors and admins all, others their own. */
   async function visibleSession(req: FastifyRequest, id: string): Promise<Row> {
     const p = principalOf(req);
@@ -87,21 +92,22 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = as
     {
       schema: {
         tags: ["sessions"],
-        summary: "List sessions, newest first (admins and auditors see all, others their own)",
+        summary: "Search sessions, newest first (admins and auditors see all, others their own)",
+        description:
+          "Filters combine with AND. `decision` and `q` select sessions with at least one statement that matches both. " +
+          "Pages are keyset pages: pass `nextCursor` back as `cursor` with the same filters.",
         querystring: Type.Object({
-          subject: Type.Optional(Type.String()),
-          connection: Type.Optional(Type.String()),
-          outcome: Type.Optional(Type.String()),
-          before: Type.Optional(Type.String({ format: "date-time" })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+          ...FilterProperties,
+          before: Type.Optional(Type.String({ format: "date-time", description: "older name of `to`" })),
+          ...PageProperties,
         }),
-        response: { 200: Type.Object({ sessions: Type.Array(SessionView) }) },
+        response: { 200: Type.Object({ sessions: Type.Array(SessionHitView), nextCursor: Nullable(Type.String()) }) },
       },
     },
     async (req) => {
-      const p = principalOf(req);
-      const subject = hasRole(p, "auditor") ? req.query.subject : p.subject;
-      return { sessions: (await sessions.list({ ...req.query, subject })).map(view) };
+      const { cursor, limit = 50, ...q } = req.query;
+      const page = await searchSessions(store, visibleFilter(principalOf(req), filterOf(q)), { limit, cursor });
+      return { sessions: page.items.map(sessionHitJson), nextCursor: page.nextCursor };
     },
   );
 
