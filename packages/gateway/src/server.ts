@@ -13,6 +13,8 @@ import { agentRoutes } from "./api/routes-agents.js";
 import { connectionRoutes } from "./api/routes-connections.js";
 import { metaRoutes } from "./api/routes-meta.js";
 import { sessionRoutes } from "./api/routes-sessions.js";
+import { auditSearchRoutes } from "./api/routes-audit-search.js";
+import { auditExportRoutes } from "./api/routes-audit-export.js";
 import { policyRoutes } from "./api/routes-policies.js";
 import { tokenRoutes } from "./api/routes-tokens.js";
 import { authRoutes } from "./api/routes-auth.js";
@@ -36,9 +38,16 @@ import type { GatewayConfig } from "./config.js";
 import { ConnectionService, type ConnectionView } from "./connections/service.js";
 import { loadOrCreateGatewayTls, loadOrCreateKeyring } from "./crypto/index.js";
 import { SessionRecorder } from "./sessions/recorder.js";
+import { Recordings } from "./recordings/service.js";
+import { RecordingRetention } from "./recordings/retention.js";
+import { recordingRoutes } from "./api/routes-recordings.js";
 import { AuditChains } from "./audit/chains.js";
 import { AuditKeys } from "./audit/keys.js";
+import { SiemForwarding } from "./audit/siem/index.js";
+import { auditSinkRoutes } from "./api/routes-audit-sinks.js";
+import { auditRoutes } from "./api/routes-audit.js";
 import { StatementLog } from "./sessions/statements.js";
+import { benchStatementSink } from "./sessions/bench-recording-off.js";
 import { PolicyService } from "./policy/service.js";
 import { initAnalyzer } from "./engines/postgres/analysis/analyzer.js";
 import { CancelRegistry } from "./engines/postgres/cancel.js";
@@ -101,7 +110,20 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     // Fail closed: without a signing key nothing could be sealed, so the gateway does not start.
     await auditKeys.current();
     const chains = new AuditChains(store, auditKeys, logger.child({ component: "audit" }), { checkpointIntervalMs: config.audit.checkpointSeconds * 1000 });
+    // Before any session can start: the sink rows decide which events the triggers queue.
+    const siem = await SiemForwarding.start({
+      sinks: config.audit.sinks,
+      delivery: config.audit.delivery,
+      sql: (text, params) => store.prisma.$queryRawUnsafe<Array<Record<string, unknown>>>(text, ...params),
+      log: logger.child({ component: "siem" }),
+    });
+    cleanup.unshift(() => siem.stop());
     const sessions = new SessionRecorder(store, logger.child({ component: "sessions" }), chains);
+    // Byte recordings of stream sessions and their retention (docs/recordings.md).
+    const recordings = new Recordings({ store, chains, config: config.audit.recordings, dataDir: config.dataDir, log: logger.child({ component: "recordings" }) });
+    const retention = new RecordingRetention({ store, recordings, keys: auditKeys, rules: config.audit.retention, log: logger.child({ component: "recordings" }) });
+    const stopRetention = retention.start(config.audit.retentionSweepSeconds * 1000);
+    cleanup.unshift(async () => stopRetention());
     const authEvents = new AuthEventLog(store, logger.child({ component: "identity" }));
     cleanup.unshift(() => authEvents.flush());
     const users = new UserService(store, tokens);
@@ -203,7 +225,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       return link.open({ host: t.connection.host, port: t.connection.port, sessionId, connectionName: t.connection.name });
     };
     const cancels = new CancelRegistry(dialTarget, logger.child({ component: "postgres" }));
-    const postgresDeps = { policy: policies, statements, cancels, dial: dialTarget, reviews };
+    // benchStatementSink: the real log unless the benchmark-only AIRLOCK_BENCH_RECORD_STATEMENTS=off is set (logs an error).
+    const postgresDeps = { policy: policies, statements: benchStatementSink(statements, logger.child({ component: "statements" })), cancels, dial: dialTarget, reviews };
     await app.register(
       async (v1) => {
         await v1.register(agentRoutes, { agents, agentEndpoint: () => ({ address: agentAddress, caPin: tls?.caFingerprint ?? null }) });
@@ -214,9 +237,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await v1.register(execRoutes, { frontDoor: () => (postgresPort ? { host: reachable(config.postgres.host), port: postgresPort, caPem: gatewayTls.caPem } : null) });
         await v1.register(reviewCallbackRoutes, { reviews, store, secrets: config.reviews.callbackSecrets, rolesFor: (groups) => rolesForGroups(config.identity, groups) });
         await v1.register(identityRoutes, { tokens, users, serviceAccounts, events: authEvents, identity, sessions });
-        await v1.register(sessionRoutes, { sessions, statements });
+        await v1.register(sessionRoutes, { sessions, statements, store });
+        await v1.register(auditSearchRoutes, { store });
+        await v1.register(auditExportRoutes, { store });
+        await v1.register(recordingRoutes, { store, sessions, recordings });
+        await v1.register(auditSinkRoutes, { siem });
         await v1.register(policyRoutes, { policies });
-        await v1.register(connectRoutes, { deps: runDeps, postgres: postgresDeps, clientStallTimeoutMs: config.connect.clientStallTimeoutMs });
+        await v1.register(auditRoutes, { store, keys: auditKeys, sessions });
+        await v1.register(connectRoutes, { deps: runDeps, postgres: postgresDeps, clientStallTimeoutMs: config.connect.clientStallTimeoutMs, recordings });
       },
       { prefix: "/api/v1" },
     );

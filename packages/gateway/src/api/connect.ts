@@ -4,12 +4,15 @@ import type { ClientConn } from "../engines/engine.js";
 import { runSession, type RunDeps } from "../engines/run.js";
 import { TcpEngine } from "../engines/tcp/engine.js";
 import { PostgresEngine, type PostgresEngineDeps } from "../engines/postgres/engine.js";
+import type { Recordings } from "../recordings/service.js";
 import { principalOf } from "./auth.js";
 
 export interface ConnectRoutesOptions {
   deps: RunDeps;
   postgres: PostgresEngineDeps;
   clientStallTimeoutMs: number;
+  /** Byte recordings of raw TCP sessions (null or absent: not recorded). */
+  recordings?: Recordings | null;
 }
 
 /**
@@ -18,7 +21,7 @@ export interface ConnectRoutesOptions {
  * upgrade, so a bad token is an HTTP 401 problem, not a dropped socket).
  */
 export const connectRoutes: FastifyPluginAsync<ConnectRoutesOptions> = async (app, opts) => {
-  const tcp = new TcpEngine();
+  const tcp = new TcpEngine(opts.recordings ?? null);
   // Postgres connections get the full engine here too (guardrails, masking, recording,
   // brokered credentials): `airlock connect` must not be a way around them.
   const engineFor = (type: string) => (type === "postgres" ? new PostgresEngine(opts.postgres, null) : tcp);

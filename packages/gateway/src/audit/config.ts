@@ -33,8 +33,12 @@ export const AuditConfigSchema = Type.Object({
   /** Open sessions with new records get a signed checkpoint this often. */
   checkpointSeconds: Type.Number({ minimum: 0.1 }),
   recordings: Type.Object({
-    /** Where byte recordings of stream sessions go: the store (db), a directory (fs), or nowhere (none). */
-    storage: Type.Union([Type.Literal("db"), Type.Literal("fs"), Type.Literal("none")]),
+    /**
+     * Where byte recordings of stream sessions go: the store (db), a directory (fs), or nowhere (none).
+     * auto (default): db on the PostgreSQL store; fs on the embedded store, whose in-process cache
+     * would otherwise fill with recorded bytes (the gateway's memory grew ~100 MB in bad-input.test).
+     */
+    storage: Type.Union([Type.Literal("auto"), Type.Literal("db"), Type.Literal("fs"), Type.Literal("none")]),
     /** Directory for storage=fs (default: <dataDir>/recordings). */
     dir: Type.Optional(Type.String({ minLength: 1 })),
     /** A chunk is written when it holds this many bytes, or after flushMs. */
@@ -61,7 +65,7 @@ export type SinkConfig = Static<typeof Sink>;
 
 export const AUDIT_DEFAULTS: AuditConfig = {
   checkpointSeconds: 30,
-  recordings: { storage: "db", chunkBytes: 64 * 1024, flushMs: 1_000 },
+  recordings: { storage: "auto", chunkBytes: 64 * 1024, flushMs: 1_000 },
   retention: [],
   retentionSweepSeconds: 3600,
   sinks: [],
