@@ -18,7 +18,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./harness/cli-helpers.js";
 import { errorOf, startPgEnv, type PgEnv } from "./harness/pg.js";
-import { freePort, startCli, tempDir } from "./harness/processes.js";
+import { eventually, freePort, startCli, tempDir } from "./harness/processes.js";
 import { completeDeviceLogin, completeLogin, launchBrowser } from "./idp/browser.js";
 import { startTestOidc, type TestOidc } from "./idp/oidc-provider.js";
 
@@ -257,7 +257,11 @@ describe("machines: client-credentials JWTs straight from the IdP", () => {
     );
     expect(out.trim()).toBe("2");
     const subject = `corp:${idp.machineClient.clientId}`;
-    const s = await env.gw.api<{ sessions: Array<{ subject: string; subjectKind?: string; authMethod?: string; outcome: string }> }>("GET", `/api/v1/sessions?subject=${encodeURIComponent(subject)}`);
+    // psql exits as soon as it has its answer; the gateway closes the session record right after.
+    const s = await eventually(async () => {
+      const r = await env.gw.api<{ sessions: Array<{ subject: string; subjectKind?: string; authMethod?: string; outcome: string }> }>("GET", `/api/v1/sessions?subject=${encodeURIComponent(subject)}`);
+      return r.body.sessions[0]?.outcome === "active" ? undefined : r;
+    });
     expect(s.body.sessions[0]).toMatchObject({ subject, subjectKind: "service", authMethod: "jwt", outcome: "ok" });
     const w = await whoami(jwt);
     expect(w.body).toMatchObject({ subject, kind: "service", method: "jwt", groups: ["ai-agents"] });
