@@ -59,7 +59,8 @@ describe("audit verify", () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatchObject({ ok: true, links: 1 + 3 * 2 + 1, findings: [] });
     const human = await cli("verify", "--session", id);
-    expect(human.stdout).toMatch(/^OK: 1 session\(s\), 8 links/);
+    expect(human.stdout).toMatch(/^OK: 1 session\(s\), 8 links/m);
+    expect(human.stdout).toContain("pin them with --key FILE");
   });
 
   it("names a statement whose text was edited in the store", async () => {
@@ -79,7 +80,7 @@ describe("audit verify", () => {
     const r = await verify(id);
     expect(r.code).toBe(1);
     const removed = r.out.findings.filter((f) => f.code === "REMOVED");
-    expect(removed.map((f) => f.record)).toEqual([`link ${rows[0].link}`, `link ${rows[0].end_link}`]);
+    expect(removed.map((f) => f.record)).toEqual([`links ${rows[0].link}–${rows[0].end_link}`]);
     expect(removed[0]!.message).toMatch(/between the outcome of statement #2 .* and statement #4 /);
   });
 

@@ -9,7 +9,7 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { verifySession, verifyStreams, type CheckpointMaterial, type Finding, type SessionMaterial } from "@airlock/shared/audit/index";
-import type { ApiClient } from "../client.js";
+import { ApiError, type ApiClient } from "../client.js";
 import { apiFor, globals, print } from "../context.js";
 import { table } from "../output.js";
 import { registerAuditExport } from "./audit-export.js";
@@ -35,30 +35,47 @@ export function registerAudit(program: Command): Command {
       const ids: string[] = [];
       const checkpoints: CheckpointMaterial[] = [];
       const gaps: Finding[] = [];
+      /** The checkpoint just before the range of each stream: only to check the first one follows it. */
+      const anchors: CheckpointMaterial[] = [];
       if (o.session) ids.push(o.session);
       else {
         const q = new URLSearchParams({ since: when(o.since!), ...(o.until ? { until: when(o.until) } : {}) });
         for await (const l of api.lines<{ t: string; id?: string; v?: CheckpointMaterial; stream?: string; seq?: number; sessionId?: string }>(`/api/v1/audit/range?${q}`)) {
           if (l.t === "session") ids.push(l.id!);
           else if (l.t === "checkpoint") checkpoints.push(l.v!);
+          else if (l.t === "anchor") anchors.push(l.v!);
           else if (l.t === "gap") gaps.push({ severity: "error", code: "REMOVED", sessionId: l.sessionId!, record: `checkpoint stream ${l.stream}`, message: `checkpoint #${l.seq} of signer stream ${l.stream} is missing (removed with its session?)` });
         }
       }
       const findings: Finding[] = [...gaps];
       let links = 0;
       let bad = 0;
+      // Sessions a checkpoint of the range names are checked too: editing a session's start time
+      // must not move it out of the range unnoticed.
+      const seen = new Set(ids);
+      for (const c of checkpoints) if (!seen.has(c.sessionId)) (seen.add(c.sessionId), ids.push(c.sessionId));
       for (const id of ids) {
-        const r = verifySession(await material(api, id), keys);
+        const m = await material(api, id).catch((err: Error & { status?: number }) => {
+          if (err instanceof ApiError && err.status === 404 && o.since) return null;
+          throw err;
+        });
+        if (!m) {
+          bad++;
+          findings.push({ severity: "error", code: "REMOVED", sessionId: id, record: `session ${id}`, message: `session ${id}, which a checkpoint in the range seals, is not in the store (removed)` });
+          continue;
+        }
+        const r = verifySession(m, keys);
         links += r.links;
         if (!r.ok) bad++;
         findings.push(...r.findings);
       }
-      findings.push(...verifyStreams(checkpoints));
+      findings.push(...verifyStreams([...anchors, ...checkpoints], keys, new Set(anchors.map((a) => a.id))));
       const errors = findings.filter((f) => f.severity === "error");
       const summary = { sessions: ids.length, links, sessionsWithErrors: bad, errors: errors.length, ok: errors.length === 0, findings };
       print(cmd, summary, () => {
         const shown = o.quiet ? errors : findings;
-        const head = errors.length ? `FAILED: ${errors.length} problem(s) in ${bad} of ${ids.length} session(s) (${links} links checked)\n` : `OK: ${ids.length} session(s), ${links} links, every record matches its signed chain\n`;
+        const trust = o.key ? "" : "(keys as the gateway publishes them; pin them with --key FILE for a check independent of the gateway)\n";
+        const head = trust + (errors.length ? `FAILED: ${errors.length} problem(s) in ${bad} of ${ids.length} session(s) (${links} links checked)\n` : `OK: ${ids.length} session(s), ${links} links, every record matches its signed chain\n`);
         return head + (shown.length ? table(shown.map((f) => ({ severity: f.severity, code: f.code, session: f.sessionId, record: f.record ?? "-", message: f.message })), ["severity", "code", "session", "record", "message"]) : "");
       });
       if (errors.length) process.exitCode = 1;
@@ -109,7 +126,7 @@ async function material(api: ApiClient, id: string): Promise<SessionMaterial> {
     else if (l.t === "checkpoint") m.checkpoints.push(l.v);
     else if (l.t === "tombstone") m.tombstones.push(l.v);
   }
-  if (!m) throw new Error(`no session ${id}`);
+  if (!m) throw new ApiError(404, "NOT_FOUND", `no session ${id}`);
   return m;
 }
 

@@ -105,7 +105,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
           // so removing the oldest sessions of a range still shows as a gap.
           if (c.stream !== lastStream && c.streamSeq > 1) {
             const prev = await store.prisma.auditCheckpoint.findUnique({ where: { stream_streamSeq: { stream: c.stream, streamSeq: c.streamSeq - 1 } } });
-            yield `${JSON.stringify(prev ? { t: "checkpoint", v: checkpointView(prev) } : { t: "gap", stream: c.stream, seq: c.streamSeq - 1, sessionId: c.sessionId })}\n`;
+            yield `${JSON.stringify(prev ? { t: "anchor", v: checkpointView(prev) } : { t: "gap", stream: c.stream, seq: c.streamSeq - 1, sessionId: c.sessionId })}\n`;
           }
           lastStream = c.stream;
           yield `${JSON.stringify({ t: "checkpoint", v: checkpointView(c) })}\n`;
@@ -121,7 +121,11 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
   // Stream continuity for a range, checked on the gateway (the CLI does the same locally).
   app.get("/audit/streams/verify", { schema: { tags: ["audit"], querystring: Range } }, async (req) => {
     requireRole(principalOf(req), "auditor", "admin");
-    const rows = await store.prisma.auditCheckpoint.findMany({ where: { at: { gte: new Date(req.query.since), ...(req.query.until ? { lt: new Date(req.query.until) } : {}) } }, take: 100_000 });
-    return { findings: verifyStreams(rows.map(checkpointView)) };
+    const rows = await store.prisma.auditCheckpoint.findMany({
+      where: { at: { gte: new Date(req.query.since), ...(req.query.until ? { lt: new Date(req.query.until) } : {}) } },
+      orderBy: [{ stream: "asc" }, { streamSeq: "asc" }],
+      take: 100_000,
+    });
+    return { checked: rows.length, truncated: rows.length === 100_000, findings: verifyStreams(rows.map(checkpointView), await publicKeys(keys)) };
   });
 };

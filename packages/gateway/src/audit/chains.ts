@@ -39,11 +39,12 @@ const MAX_LOST = 10_000;
 export class AuditChains {
   private readonly open = new Map<string, OpenChain>();
   /** This process's checkpoint stream: seq and the previous checkpoint's hash. */
-  readonly stream = randomUUID();
+  stream = randomUUID();
   private streamSeq = 0;
   private streamPrev: Buffer | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
+  private sweeping = false;
 
   constructor(
     private readonly store: Store,
@@ -116,8 +117,21 @@ export class AuditChains {
 
   /** Periodic checkpoints of open sessions with links nobody signed yet. */
   async checkpointOpen(): Promise<void> {
-    const due = [...this.open.entries()].filter(([, c]) => c.head.links > c.signed || c.sealAs);
-    for (const [id, c] of due) await this.seal(id, c.sealAs ?? "periodic").catch(() => undefined);
+    // One pass at a time: with a slow store, ticks must not pile up duplicate checkpoints.
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const due = [...this.open.entries()].filter(([, c]) => c.head.links > c.signed || c.sealAs);
+      for (const [id, c] of due) await this.seal(id, c.sealAs ?? "periodic").catch(() => undefined);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private newStream(): void {
+    this.stream = randomUUID();
+    this.streamSeq = 0;
+    this.streamPrev = null;
   }
 
   /** Closes a session left open by a crash: its chain is read back from the store, ended and sealed. */
@@ -133,6 +147,7 @@ export class AuditChains {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    while (this.sweeping) await new Promise((r) => setTimeout(r, 10));
     await this.checkpointOpen();
     await this.queue;
   }
@@ -151,8 +166,7 @@ export class AuditChains {
       if (c.lost.length) {
         const lost = c.lost.splice(0);
         const at = new Date();
-        const keyId = (await this.keys.current()).id;
-        const { signature } = await this.keys.sign(tombstonePayload({ sessionId, at, reason: c.lostReason, links: lost, keyId }));
+        const { keyId, signature } = await this.keys.sign((keyId) => tombstonePayload({ sessionId, at, reason: c.lostReason, links: lost, keyId }));
         try {
           await this.store.prisma.auditTombstone.create({ data: { sessionId, at, reason: c.lostReason, links: lost, keyId, signature: new Uint8Array(signature) } });
         } catch (err) {
@@ -160,13 +174,20 @@ export class AuditChains {
           throw err;
         }
       }
-      const key = await this.keys.current();
-      const cp = { sessionId, links, head, kind, at: new Date(), keyId: key.id, stream: this.stream, streamSeq: this.streamSeq + 1, prevHash: this.streamPrev };
-      const { signature } = await this.keys.sign(checkpointPayload(cp));
+      const base = { sessionId, links, head, kind, at: new Date(), stream: this.stream, streamSeq: this.streamSeq + 1, prevHash: this.streamPrev };
+      let cp = { ...base, keyId: "" };
+      const { signature } = await this.keys.sign((keyId) => checkpointPayload((cp = { ...base, keyId })));
       const hash = checkpointHash(cp);
-      await this.store.prisma.auditCheckpoint.create({
-        data: { sessionId, links, head: new Uint8Array(head), kind, at: cp.at, keyId: key.id, stream: this.stream, streamSeq: cp.streamSeq, prevHash: cp.prevHash && new Uint8Array(cp.prevHash), hash: new Uint8Array(hash), signature: new Uint8Array(signature) },
-      });
+      try {
+        await this.store.prisma.auditCheckpoint.create({
+          data: { sessionId, links, head: new Uint8Array(head), kind, at: cp.at, keyId: cp.keyId, stream: cp.stream, streamSeq: cp.streamSeq, prevHash: cp.prevHash && new Uint8Array(cp.prevHash), hash: new Uint8Array(hash), signature: new Uint8Array(signature) },
+        });
+      } catch (err) {
+        // (stream, seq) taken: an earlier insert committed although we saw an error. This stream's
+        // position is unknown now, so continue on a fresh stream rather than fail every later checkpoint.
+        if (isUniqueViolation(err)) this.newStream();
+        throw err;
+      }
       this.streamSeq = cp.streamSeq;
       this.streamPrev = hash;
       c.signed = Math.max(c.signed, links);
@@ -177,4 +198,9 @@ export class AuditChains {
       throw err;
     }
   }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } };
+  return e?.code === "P2002" || e?.code === "23505" || e?.meta?.driverAdapterError?.cause?.originalCode === "23505";
 }

@@ -3,7 +3,7 @@
 // process; public keys are published at GET /api/v1/audit/keys so anyone can
 // check checkpoints. Rotation adds a new key and retires the old one, which
 // stays published: old checkpoints keep verifying.
-import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { AirlockError, type Logger } from "@airlock/shared";
 import type { Keyring } from "../crypto/index.js";
 import type { Store } from "../store/index.js";
@@ -28,6 +28,8 @@ export class AuditKeys {
   private active: Active | null = null;
   private loading: Promise<Active> | null = null;
   private loadedAt = 0;
+  /** Key ids whose rows were checked against the master key (list()). */
+  private readonly verified = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
@@ -35,10 +37,14 @@ export class AuditKeys {
     private readonly log: Logger,
   ) {}
 
-  /** Signs with the active key (created on first use); rejects STORE_UNAVAILABLE when no key can be loaded. */
-  async sign(payload: Buffer): Promise<{ keyId: string; signature: Buffer }> {
+  /**
+   * Signs with the active key (created on first use); rejects STORE_UNAVAILABLE when no key can be
+   * loaded. The payload names the key, so it is built for the very key that signs it (a rotation
+   * in between cannot pair one key's id with another's signature).
+   */
+  async sign(payloadFor: (keyId: string) => Buffer): Promise<{ keyId: string; signature: Buffer }> {
     const k = await this.current();
-    return { keyId: k.id, signature: sign(null, payload, k.key) };
+    return { keyId: k.id, signature: sign(null, payloadFor(k.id), k.key) };
   }
 
   async current(): Promise<Active> {
@@ -54,10 +60,30 @@ export class AuditKeys {
     return this.loading;
   }
 
-  /** Every key ever used, newest first (public halves only). */
+  /**
+   * Every key ever used, newest first (public halves only). Only keys this gateway sealed are
+   * published: a row whose private half does not open under the master key, or does not match its
+   * public half, was put there by someone else and is left out (and logged).
+   */
   async list(): Promise<PublicAuditKey[]> {
     const rows = await this.store.prisma.auditKey.findMany({ orderBy: { createdAt: "desc" } });
-    return rows.map((r) => ({ id: r.id, algorithm: "Ed25519", publicKey: r.publicKey, createdAt: r.createdAt.toISOString(), retiredAt: r.retiredAt?.toISOString() ?? null }));
+    const out: PublicAuditKey[] = [];
+    for (const r of rows) {
+      let ours = this.verified.get(r.id) === r.publicKey;
+      if (!ours) {
+        try {
+          const der = this.keyring.decrypt(r.privateKey, `audit-key:${r.id}`);
+          const pub = createPublicKey(createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" })).export({ format: "pem", type: "spki" }).toString();
+          ours = pub === r.publicKey;
+        } catch {
+          ours = false;
+        }
+        if (ours) this.verified.set(r.id, r.publicKey);
+        else this.log.error({ keyId: r.id }, "audit key row not sealed by this gateway's master key: not published");
+      }
+      if (ours) out.push({ id: r.id, algorithm: "Ed25519", publicKey: r.publicKey, createdAt: r.createdAt.toISOString(), retiredAt: r.retiredAt?.toISOString() ?? null });
+    }
+    return out;
   }
 
   /** Creates a new active key and retires the others (they stay published for verification). */

@@ -18,6 +18,10 @@ export type MaterialLine =
 
 /** Yields the session first (null when there is no such session), then everything else. */
 export async function* readMaterial(store: Store, sessionId: string): AsyncGenerator<MaterialLine> {
+  // Checkpoints first: one written while the rows are read signs records that are then read too
+  // (read after it), never records this read missed. Tombstones last: a record retention removes
+  // meanwhile was either read as a row or is covered by a tombstone read after its deletion.
+  let checkpoints = await store.prisma.auditCheckpoint.findMany({ where: { sessionId }, orderBy: { links: "asc" } });
   const s = await store.prisma.session.findUnique({ where: { id: sessionId } });
   if (!s) return;
   yield {
@@ -50,7 +54,9 @@ export async function* readMaterial(store: Store, sessionId: string): AsyncGener
     if (rows.length < PAGE) break;
     after = rows[rows.length - 1]!.idx;
   }
-  for (const c of await store.prisma.auditCheckpoint.findMany({ where: { sessionId }, orderBy: { links: "asc" } })) yield { t: "checkpoint", v: checkpointView(c) };
+  // The session was closed between the two reads: its final checkpoint came after the first one.
+  if (s.endedAt && !checkpoints.some((c) => c.kind !== "periodic")) checkpoints = await store.prisma.auditCheckpoint.findMany({ where: { sessionId }, orderBy: { links: "asc" } });
+  for (const c of checkpoints) yield { t: "checkpoint", v: checkpointView(c) };
   for (const t of await store.prisma.auditTombstone.findMany({ where: { sessionId }, orderBy: { at: "asc" } })) {
     yield { t: "tombstone", v: { id: t.id, sessionId: t.sessionId, at: t.at.toISOString(), reason: t.reason, links: t.links as Array<[number, string, string]>, keyId: t.keyId, signature: hex(t.signature)! } };
   }

@@ -140,8 +140,7 @@ export class RecordingRetention {
   }
 
   private async sign(sessionId: string, at: Date, reason: string, links: Array<[number, string, string]>) {
-    const keyId = (await this.o.keys.current()).id;
-    const { signature } = await this.o.keys.sign(tombstonePayload({ sessionId, at, reason, links, keyId }));
+    const { keyId, signature } = await this.o.keys.sign((keyId) => tombstonePayload({ sessionId, at, reason, links, keyId }));
     return { sessionId, at, reason, links, keyId, signature: new Uint8Array(signature) };
   }
 }

@@ -3,7 +3,11 @@ import { AirlockError, type Logger } from "@airlock/shared";
 import { sessionEndFields, sessionStartFields } from "@airlock/shared/audit/index";
 import type { AuditChains } from "../audit/chains.js";
 import { recoverSession } from "../audit/recover.js";
+import { cleanOrNull } from "./statements-sql.js";
 import type { Store } from "../store/index.js";
+
+/** Waits before retrying a failed end-of-session write. */
+const FINISH_RETRIES_MS = [100, 1_000, 5_000];
 
 export type SessionOutcome = "active" | "ok" | "failed" | "denied";
 
@@ -99,20 +103,30 @@ export class SessionRecorder {
       bytesDown: BigInt(end.bytesDown),
       outcome: end.outcome,
       errorCode: end.error?.code ?? null,
-      error: end.error?.message ?? null,
+      error: cleanOrNull(end.error?.message),
       unrecorded: end.unrecorded ?? this.chains?.unrecordedOf(id) ?? 0,
       recordingChunks: end.recording?.chunks ?? 0,
       recordingBytes: BigInt(end.recording?.bytes ?? 0),
       recordingStorage: end.recording?.storage ?? null,
     };
     const ended = this.chains ? await this.chains.end(id, sessionEndFields({ ...data, recordingBytes: data.recordingBytes })) : null;
-    try {
-      await this.store.prisma.session.update({
-        where: { id },
-        data: { ...data, ...(ended ? { endLink: ended.link.link, endPrevHash: new Uint8Array(ended.link.prev), endHash: new Uint8Array(ended.link.hash) } : {}) },
-      });
-    } catch (err) {
-      this.log.error({ session: id, err: (err as Error).message }, "could not complete the session record");
+    const update = { ...data, ...(ended ? { endLink: ended.link.link, endPrevHash: new Uint8Array(ended.link.prev), endHash: new Uint8Array(ended.link.hash) } : {}) };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.prisma.session.update({ where: { id }, data: update });
+        break;
+      } catch (err) {
+        if (attempt < FINISH_RETRIES_MS.length) {
+          await new Promise((r) => setTimeout(r, FINISH_RETRIES_MS[attempt]));
+          continue;
+        }
+        // The end record is not in the store: do not seal it. The chain is dropped here; the session
+        // stays open in the store until `airlock audit recover` (or the next embedded start) closes it,
+        // and a periodic checkpoint that may have signed the end link is taken into account there.
+        this.log.error({ session: id, err: (err as Error).message }, "could not complete the session record");
+        this.chains?.drop(id);
+        return;
+      }
     }
     // The final checkpoint signs everything up to the end record; if it fails, the periodic run retries it.
     await ended?.seal().catch(() => undefined);

@@ -74,6 +74,8 @@ export class StatementWriter {
     private readonly log: Logger,
     private readonly maxBatch: number,
     private readonly maxPending: number,
+    /** Completions given up on (their rows, as queued). */
+    private readonly onDropped: (rows: unknown[][]) => void = () => {},
   ) {}
 
   /** Resolves once the rows are committed; rejects STORE_UNAVAILABLE (cause kept). */
@@ -117,7 +119,8 @@ export class StatementWriter {
     return { inserts: this.insertQ.reduce((n, j) => n + j.rows.length, 0), completions: this.updateQ.length + held };
   }
 
-  drop(n: number, err: unknown, why: string): void {
+  drop(n: number, err: unknown, why: string, rows: unknown[][] = []): void {
+    if (rows.length) this.onDropped(rows);
     this.counters.completionsDropped += n;
     this.log.warn({ dropped: n, total: this.counters.completionsDropped, err: (err as Error | null)?.message }, `statement completions dropped: ${why}`);
   }
@@ -155,9 +158,13 @@ export class StatementWriter {
       this.log.warn({ err: (err as Error).message, sqlstate: sqlState(err), rows: rows.length }, "could not record statements");
       const message = isRowError(err) ? "the store refused the statement record, so the statement is not run" : "cannot record the statement, so it is not run";
       for (const j of jobs) {
-        let early = 0;
-        for (const id of j.ids) (this.unlanded.get(id) && early++, this.unlanded.delete(id));
-        if (early) this.drop(early, err, "their statement was never recorded");
+        const early: unknown[][] = [];
+        for (const id of j.ids) {
+          const c = this.unlanded.get(id);
+          if (c) early.push(c);
+          this.unlanded.delete(id);
+        }
+        if (early.length) this.drop(early.length, err, "their statement was never recorded", early);
         j.reject(new AirlockError("STORE_UNAVAILABLE", message, { cause: err }));
       }
       return;
@@ -188,7 +195,7 @@ export class StatementWriter {
     void this.writeUpdates(batch).then((settled) => {
       this.updating = false;
       if (settled || this.closing) {
-        if (!settled) this.drop(batch.length, this.updateFailure, "the store is unavailable at close");
+        if (!settled) this.drop(batch.length, this.updateFailure, "the store is unavailable at close", batch);
         this.updateQ.splice(0, batch.length);
         this.updatesSettled += batch.length;
       } else {
@@ -218,7 +225,7 @@ export class StatementWriter {
         return false;
       }
       if (rows.length === 1) {
-        this.drop(1, err, "the store refused the completion");
+        this.drop(1, err, "the store refused the completion", rows);
         return true;
       }
       for (const row of rows) if (!(await this.writeUpdates([row]))) return false;

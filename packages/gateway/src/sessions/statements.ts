@@ -111,7 +111,11 @@ export class StatementLog {
     this.maxText = Math.max(64, opts.maxTextLength ?? DEFAULT_MAX_TEXT_BYTES);
     this.chains = opts.chains ?? null;
     const sql = opts.sql ?? ((text: string, params: unknown[]) => store.prisma.$executeRawUnsafe(text, ...params));
-    this.writer = new StatementWriter(sql, log, Math.max(1, opts.maxBatch ?? 500), Math.max(1, opts.maxPendingCompletions ?? 50_000));
+    // A completion the store never takes leaves its numbered link missing: a tombstone explains it.
+    const onDropped = (rows: unknown[][]) => {
+      for (const r of rows) if (r[8] != null && r[11] != null) this.chains?.lost(r[11] as string, { link: r[8] as number, prev: r[9] as Buffer, hash: r[10] as Buffer }, "outcome not recorded: the store refused or was unavailable when it was written");
+    };
+    this.writer = new StatementWriter(sql, log, Math.max(1, opts.maxBatch ?? 500), Math.max(1, opts.maxPendingCompletions ?? 50_000), onDropped);
   }
 
   /**
@@ -122,6 +126,9 @@ export class StatementLog {
   async record(starts: StatementStart[], opts: { bestEffort?: boolean } = {}): Promise<string[]> {
     if (this.closed) throw new AirlockError("STORE_UNAVAILABLE", "the statement log is closed, so the statement is not run");
     if (starts.length === 0) return [];
+    // A session whose chain is sealed is over: a record now (a held statement after the client left)
+    // would be an unchained row, so it is refused like any record the store cannot take.
+    if (this.chains) for (const s of starts) if (!this.chains.has(s.sessionId)) throw new AirlockError("STORE_UNAVAILABLE", "the session's record is closed, so the statement is not run");
     const startedAt = new Date().toISOString(); // arrival time, before any batching or backpressure wait
     const ids = starts.map((s) => s.id ?? randomUUID());
     const rows = starts.map((s, i) => this.encodeStart(ids[i]!, s, startedAt));
@@ -132,11 +139,14 @@ export class StatementLog {
       const reason = opts.bestEffort
         ? "forwarded without a record: the store could not record it and the connection records best effort"
         : "not recorded: the store could not record the statement, so it was not run";
+      let room = true;
       for (const row of rows) {
         const link = row[15] as number | null;
-        if (link !== null) this.chains!.lost(row[1] as string, { link, prev: row[16] as Buffer, hash: row[17] as Buffer }, reason, opts.bestEffort);
+        if (link !== null) room = this.chains!.lost(row[1] as string, { link, prev: row[16] as Buffer, hash: row[17] as Buffer }, reason, opts.bestEffort && row[10] === "pending") && room;
       }
       if (!opts.bestEffort) throw err;
+      // Best effort has a limit: past it the gaps could no longer be explained, so the session ends.
+      if (!room) throw new AirlockError("STORE_UNAVAILABLE", "too many statements ran without a record in this session; it is ended", { cause: err });
       return ids.map((id) => `unrecorded:${id}`);
     }
     return ids;
@@ -149,9 +159,12 @@ export class StatementLog {
       this.writer.drop(1, null, this.closed ? "the statement log is closed" : `${JSON.stringify(id)} is not a statement id`);
       return;
     }
+    // The session's chain is sealed (a late answer after the session ended): the row stays "pending"
+    // rather than get an outcome no link vouches for.
+    if (sessionId && this.chains && !this.chains.has(sessionId)) return this.writer.drop(1, null, "the session's record is closed");
     const row = encodeEnd(id, end);
     const link = sessionId ? this.chains?.append(sessionId, "statement.end", statementEndFields({ status: row[1] as string, durationMs: row[2] as number | null, rows: row[3] as string | null, commandTag: row[4] as string | null, masked: row[5] as number, errorCode: row[6] as string | null, error: row[7] as string | null })) : null;
-    row.push(link?.link ?? null, link?.prev ?? null, link?.hash ?? null);
+    row.push(link?.link ?? null, link?.prev ?? null, link?.hash ?? null, sessionId ?? null);
     this.writer.complete(row);
   }
 
@@ -220,6 +233,7 @@ export class StatementLog {
 function encodeEnd(id: string, e: StatementEnd): unknown[] {
   return [
     id, e.status, Number.isFinite(e.durationMs) ? e.durationMs : null, bigintText(e.rows), cleanOrNull(e.commandTag),
-    typeof e.masked === "number" && Number.isFinite(e.masked) ? Math.trunc(e.masked) : 0, cleanOrNull(e.errorCode), cleanOrNull(e.error),
+    // Clamped to the int column: a value the store would refuse could not be written under its signed link.
+    typeof e.masked === "number" && Number.isFinite(e.masked) ? Math.min(Math.max(Math.trunc(e.masked), 0), 2_147_483_647) : 0, cleanOrNull(e.errorCode), cleanOrNull(e.error),
   ];
 }

@@ -29,7 +29,7 @@ function session(id: string, n = 4): SessionMaterial {
   const statements: StatementMaterial[] = [];
   const checkpoints: CheckpointMaterial[] = [];
   for (let seq = 1; seq <= n; seq++) {
-    const rec = { id: `00000000-0000-4000-8000-00000000000${seq}`, seq, subject: "alice", text: `SELECT ${seq} FROM customers`, kind: "select", command: "SELECT", objects: ["customers"], decision: "allow", rule: null, reason: null, status: "pending", startedAt: `2026-11-24T09:00:0${seq}.000Z`, errorCode: null, error: null };
+    const rec = { id: `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`, seq, subject: "alice", text: `SELECT ${seq} FROM customers`, kind: "select", command: "SELECT", objects: ["customers"], decision: "allow", rule: null, reason: null, status: "pending", startedAt: new Date(Date.parse("2026-11-24T09:00:00Z") + seq).toISOString(), errorCode: null, error: null };
     const a = h.append("statement", statementStartFields(rec));
     const end = { status: "ok", durationMs: 1.5 * seq, rows: String(seq), commandTag: `SELECT ${seq}`, masked: 0, errorCode: null, error: null };
     const b = h.append("statement.end", statementEndFields(end));
@@ -67,8 +67,7 @@ describe("verifySession", () => {
     const m = session("a4");
     const [gone] = m.statements.splice(1, 1);
     const e = errors(m);
-    expect(e.map((f) => f.code)).toEqual(["REMOVED", "REMOVED"]);
-    expect(e[0]!.link).toBe(gone!.link);
+    expect(e).toEqual([expect.objectContaining({ code: "REMOVED", link: gone!.link, record: `links ${gone!.link}–${gone!.endLink}` })]);
     expect(e[0]!.message).toContain(`between the outcome of statement #1 (${m.statements[0]!.id}) and statement #3`);
   });
 
@@ -93,7 +92,10 @@ describe("verifySession", () => {
     const m = session("a7");
     const other = session("a8");
     m.checkpoints[1] = { ...other.checkpoints[1]!, sessionId: "a7" };
-    expect(errors(m)).toEqual([expect.objectContaining({ code: "CHECKPOINT_INVALID", record: expect.stringContaining(other.checkpoints[1]!.id) })]);
+    expect(errors(m)).toEqual([
+      expect.objectContaining({ code: "CHECKPOINT_INVALID", record: expect.stringContaining(other.checkpoints[1]!.id) }),
+      expect.objectContaining({ code: "CHECKPOINT_MISSING" }),
+    ]);
   });
 
   it("finds a whole tail rewritten with fresh hashes: the signed head no longer matches", () => {
@@ -161,7 +163,66 @@ describe("verifySession", () => {
   });
 });
 
+describe("verifySession against stripping and forged positions", () => {
+  it("refuses a session whose chain start was removed to pass it off as unchained", () => {
+    const m = session("e1");
+    m.session.chainHash = null;
+    expect(errors(m)).toEqual([expect.objectContaining({ code: "ALTERED", record: "the session's start record" })]);
+  });
+
+  it("names a statement row inserted without a chain link", () => {
+    const m = session("e2");
+    m.statements.push({ ...m.statements[0]!, id: "forged", seq: 9, link: null, prevHash: null, hash: null, endLink: null, endPrevHash: null, endHash: null });
+    expect(errors(m)).toEqual([expect.objectContaining({ code: "ALTERED", record: "statement #9 (forged)" })]);
+  });
+
+  it("refuses a closed session whose final checkpoint was deleted", () => {
+    const m = session("e3");
+    m.checkpoints.pop();
+    expect(errors(m)).toEqual([expect.objectContaining({ code: "CHECKPOINT_MISSING" })]);
+  });
+
+  it("refuses an open session rewritten with its checkpoints deleted once the records are old, and only warns while they are fresh", () => {
+    const m = session("e4");
+    Object.assign(m.session, { endedAt: null, endLink: null, endPrevHash: null, endHash: null, outcome: "active" });
+    m.checkpoints = [];
+    const late = verifySession(m, keys, { now: new Date("2026-11-24T11:00:00Z") });
+    expect(late.findings).toEqual([expect.objectContaining({ severity: "error", code: "CHECKPOINT_MISSING" })]);
+    const fresh = verifySession(m, keys, { now: new Date("2026-11-24T09:01:00Z") });
+    expect(fresh).toMatchObject({ ok: true, findings: [expect.objectContaining({ severity: "warning", code: "UNSIGNED" })] });
+  });
+
+  it("stays linear when a row claims a huge link position", () => {
+    const m = session("e5");
+    m.statements[3]!.endLink = 2 ** 31 - 1;
+    const started = process.hrtime.bigint();
+    const e = errors(m);
+    expect(e.map((f) => f.code)).toContain("REMOVED");
+    expect(e.length).toBeLessThan(10);
+    expect(Number(process.hrtime.bigint() - started)).toBeGreaterThan(0);
+  });
+
+  it("ignores a tombstone over records that are still present (read while retention ran)", () => {
+    const m = session("e6");
+    const st = m.statements[1]!;
+    const t = { sessionId: "e6", at: "2026-11-25T00:00:00.000Z", reason: "retention", keyId: "k1", links: [[st.link!, st.prevHash!, st.hash!]] as Array<[number, string, string]> };
+    m.tombstones.push({ ...t, id: "t3", signature: sign(null, tombstonePayload(t), privateKey).toString("hex") });
+    expect(verifySession(m, keys).findings).toEqual([]);
+  });
+
+  it("handles a session of 150,000 links", () => {
+    const m = session("e7", 75_000);
+    expect(verifySession(m, keys)).toMatchObject({ ok: true, links: 150_002 });
+  });
+});
+
 describe("verifyStreams", () => {
+  it("refuses unsigned filler put in place of removed checkpoints", () => {
+    const all = [session("f1"), session("f2")].flatMap((m) => m.checkpoints);
+    const filler = { ...all[1]!, signature: "00".repeat(64) };
+    expect(verifyStreams([all[0]!, filler, ...all.slice(2)], keys)).toEqual([expect.objectContaining({ code: "CHECKPOINT_INVALID" }), expect.objectContaining({ code: "REMOVED" })]);
+  });
+
   it("names checkpoints missing from a signer's stream", () => {
     const all = [session("d1"), session("d2"), session("d3")].flatMap((m) => m.checkpoints);
     expect(verifyStreams(all)).toEqual([]);
