@@ -7,6 +7,10 @@
 // acknowledgement, so that batch is delivered twice), and then every
 // event the store's sessions/statements tables imply arrives at both: at least
 // once, exactly once after dedupe by event id, webhooks with valid signatures.
+// Then the webhook receiver starts refusing large bodies (413): the one big
+// statement's events are dead-lettered while everything else keeps flowing,
+// `airlock audit sinks` shows them, and `airlock audit sinks retry` sends them
+// once the receiver takes them. Last, an admin disables and re-enables a sink.
 // Real gateway and agent processes, the machine's PostgreSQL.
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
@@ -27,9 +31,12 @@ interface SinkStatus {
   name: string;
   type: string;
   target: string;
+  enabled: boolean;
   pending: number;
   oldestPendingSeconds: number | null;
   lastError: string | null;
+  deadLettered: number;
+  deadLetterError: string | null;
   delivered: number;
 }
 
@@ -52,11 +59,12 @@ beforeAll(async () => {
     auditFile,
     JSON.stringify({
       sinks: [
-        { type: "webhook", name: "siem-webhook", url: `http://127.0.0.1:${webhookPort}/ingest?tenant=t1`, secret: SECRET, batch: 25 },
+        // 8 KiB per POST: batches of 25 events go out as several requests.
+        { type: "webhook", name: "siem-webhook", url: `http://127.0.0.1:${webhookPort}/ingest?tenant=t1`, secret: SECRET, batch: 25, batchBytes: 8192 },
         { type: "syslog", name: "siem-syslog", url: `tls://127.0.0.1:${syslogPort}`, caPem: ca.certPem, hostname: "gw-e2e" },
       ],
       // Short retry cap: the receivers come back within seconds, not minutes.
-      delivery: { retryMaxSeconds: 0.5, pollMs: 100 },
+      delivery: { retryMaxSeconds: 0.5, pollMs: 100, deadLetterAfter: 3 },
     }),
   );
   env = await startPgEnv({ name: "siem", policy: { "policy.cedar": GUARDRAILS_CEDAR }, setupSql: "CREATE TABLE t (id int PRIMARY KEY, v text)", env: { AIRLOCK_AUDIT_FILE: auditFile } });
@@ -101,6 +109,14 @@ async function expectedIds(): Promise<string[]> {
 
 const unique = (ids: string[]) => [...new Set(ids)].sort();
 
+/** The receivers as the first test leaves them (up), so that each later test also runs on its own. */
+async function receiversUp(): Promise<{ hook: WebhookReceiver; collector: SyslogCollector }> {
+  hook ??= await startWebhookReceiver(webhookPort, SECRET);
+  hook.up = true;
+  collector ??= await startSyslogCollector(syslogPort, cert);
+  return { hook, collector };
+}
+
 describe("SIEM streaming with a durable outbox", () => {
   it("sinks down for a while, then back: every event arrives, exactly once after dedupe by event id; none lost", async () => {
     const token = await env.token("alice", ["developers"]);
@@ -128,7 +144,7 @@ describe("SIEM streaming with a durable outbox", () => {
     for (const s of down) expect(s.lastError).toMatch(/ECONNREFUSED/);
     const cli = await runCli(["audit", "sinks"], { AIRLOCK_URL: env.gw.apiUrl, AIRLOCK_TOKEN: env.gw.adminToken });
     expect(cli.code, cli.stderr).toBe(0);
-    expect(cli.stdout).toMatch(new RegExp(`siem-webhook\\s+webhook\\s+http://127\\.0\\.0\\.1:${webhookPort}\\s+on\\s+${expected.length}\\s`));
+    expect(cli.stdout).toMatch(new RegExp(`siem-webhook\\s+webhook\\s+http://127\\.0\\.0\\.1:${webhookPort}\\s+on\\s+${expected.length}\\s+0\\s`));
     expect(cli.stdout).toMatch(/ECONNREFUSED/);
     expect(cli.stdout).not.toContain(SECRET);
     // Sink status is for admins and auditors.
@@ -158,6 +174,8 @@ describe("SIEM streaming with a durable outbox", () => {
     // Every copy of an event is the same event.
     const first = new Map(hook.events.map((e) => [e.id, e]));
     for (const e of hook.events) expect(e).toEqual(first.get(e.id));
+    // Capped at 8 KiB per POST (no single event is that large here).
+    expect(Math.max(...hook.bodySizes)).toBeLessThanOrEqual(8192);
     for (const e of first.values()) {
       const [type, id] = [e.id.slice(0, e.id.indexOf(":")), e.id.slice(e.id.indexOf(":") + 1)];
       expect(e.type).toBe(type);
@@ -180,4 +198,85 @@ describe("SIEM streaming with a durable outbox", () => {
       expect(m.pri).toBe(e.data.decision === "deny" ? 109 : 110);
     }
   }, 180_000);
+
+  it("an event the receiver keeps refusing is dead-lettered, the rest flows, and `audit sinks retry` sends it once it is taken", async () => {
+    const admin = { AIRLOCK_URL: env.gw.apiUrl, AIRLOCK_TOKEN: env.gw.adminToken };
+    const { hook, collector } = await receiversUp();
+    const token = await env.token("alice", ["developers"]);
+    // The receiver now refuses bodies over 16 KiB; the sink sends at most 8 KiB, except an event that alone is larger.
+    hook.maxBodyBytes = 16 * 1024;
+    const c = await env.connect(token);
+    try {
+      await c.query(`SELECT length('${"y".repeat(64 * 1024)}') AS n`);
+      for (let i = 0; i < 5; i++) await c.query(`INSERT INTO t VALUES (${1000 + i}, 'after the big one')`);
+    } finally {
+      await c.end();
+    }
+    const big = (await store.query<{ id: string }>("SELECT id FROM statements WHERE text LIKE 'SELECT length(%'")).rows.map((r) => r.id);
+    expect(big).toHaveLength(1);
+    // The statement and its completion both carry the 64 KiB text.
+    const bigIds = [`statement:${big[0]}`, `statement.end:${big[0]}`].sort();
+    const dead = await eventually(async () => {
+      const s = (await sinks()).find((x) => x.name === "siem-webhook")!;
+      const ended = (await store.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions WHERE ended_at IS NULL")).rows[0]!.n === 0;
+      return ended && s.deadLettered === 2 && s.pending === 0 ? s : null;
+    }, 60_000, "the big statement's two events dead-lettered, every other event delivered");
+    expect(dead.deadLetterError).toMatch(/^dead-letter: refused 3 times: HTTP 413/);
+    expect(hook.tooLarge).toBeGreaterThanOrEqual(6);
+    const expected = await expectedIds();
+    const got = new Set(hook.events.map((e) => e.id));
+    // Everything but the two refused events reached the webhook, the session's later statements included.
+    expect(expected.filter((id) => !got.has(id))).toEqual(bigIds);
+    // Syslog has no such limit: it has them all.
+    await eventually(async () => unique(collector.messages.map((m) => m.sd.event_id!)).length === expected.length, 20_000, "every syslog event");
+
+    const cli = await runCli(["audit", "sinks"], admin);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/siem-webhook\s+webhook\s+\S+\s+on\s+0\s+2\s/);
+    expect(cli.stdout).toContain("airlock audit sinks retry NAME");
+    // Admins only.
+    expect((await env.gw.api("POST", "/api/v1/audit/sinks/siem-webhook/retry", undefined, token)).status).toBe(403);
+
+    // The receiver's limit is raised; retry sends the dead letters.
+    hook.maxBodyBytes = Infinity;
+    const retry = await runCli(["audit", "sinks", "retry", "siem-webhook"], admin);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toContain("2 dead-lettered event(s) of siem-webhook are due again");
+    await eventually(async () => (await sinks()).every((s) => s.pending === 0 && s.deadLettered === 0), 20_000, "dead letters delivered");
+    expect(unique(hook.events.map((e) => e.id))).toEqual(expected);
+    expect(hook.problems).toEqual([]);
+  }, 120_000);
+
+  it("an admin disables a sink (nothing is queued for it) and enables it again", async () => {
+    const { hook, collector } = await receiversUp();
+    const admin = { AIRLOCK_URL: env.gw.apiUrl, AIRLOCK_TOKEN: env.gw.adminToken };
+    const token = await env.token("alice", ["developers"]);
+    const marker = async (text: string) => {
+      const c = await env.connect(token);
+      try {
+        await c.query(`SELECT '${text}' AS marker`);
+      } finally {
+        await c.end();
+      }
+      const rows = (await store.query<{ id: string }>("SELECT id FROM statements WHERE text LIKE $1", [`%${text}%`])).rows;
+      expect(rows).toHaveLength(1);
+      return `statement:${rows[0]!.id}`;
+    };
+    const off = await runCli(["audit", "sinks", "disable", "siem-syslog"], admin);
+    expect(off.code, off.stderr).toBe(0);
+    expect((await sinks()).find((s) => s.name === "siem-syslog")).toMatchObject({ enabled: false });
+    const whileOff = await marker("while syslog is off");
+    await eventually(async () => hook.events.some((e) => e.id === whileOff), 20_000, "the webhook getting the statement");
+    await eventually(async () => {
+      const ended = (await store.query<{ n: number }>("SELECT count(*)::int AS n FROM sessions WHERE ended_at IS NULL")).rows[0]!.n === 0;
+      return ended && (await sinks()).every((s) => s.pending === 0);
+    }, 20_000, "empty outbox");
+    // Never queued for syslog: not delivered, and not waiting.
+    expect(collector.messages.some((m) => m.sd.event_id === whileOff)).toBe(false);
+
+    const on = await runCli(["audit", "sinks", "enable", "siem-syslog"], admin);
+    expect(on.code, on.stderr).toBe(0);
+    const afterOn = await marker("syslog is on again");
+    await eventually(async () => collector.messages.some((m) => m.sd.event_id === afterOn) && hook.events.some((e) => e.id === afterOn), 20_000, "both sinks getting the statement");
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
 // SIEM receivers for e2e/audit-siem.test.ts: a webhook endpoint that can be
-// down (503) or up and checks every signature, and a syslog-over-TLS
+// down (503) or up, checks every signature and can refuse bodies over a size
+// limit (413), and a syslog-over-TLS
 // collector parsing octet-counted frames. Both keep every event as received
 // (duplicates included) so tests can check at-least-once and dedupe.
 import { createServer, type Server } from "node:http";
@@ -23,15 +24,21 @@ export interface WebhookReceiver {
   /** Signature or body problems (must stay empty). */
   problems: string[];
   deliveryIds: string[];
+  /** Body size of each accepted delivery. */
+  bodySizes: number[];
   up: boolean;
   /** While > 0, an accepted delivery is kept but answered 500 (the acknowledgement is lost): the gateway must send it again. */
   loseAcks: number;
+  /** Larger bodies are refused with 413 (as real receivers do); Infinity by default. */
+  maxBodyBytes: number;
+  /** Deliveries refused for their size. */
+  tooLarge: number;
   close(): Promise<void>;
 }
 
 /** Listens on `port` (the gateway was pointed at it while nothing listened), down at first. */
 export async function startWebhookReceiver(port: number, secret: string): Promise<WebhookReceiver> {
-  const r: WebhookReceiver = { events: [], refused: 0, problems: [], deliveryIds: [], up: false, loseAcks: 0, close: async () => {} };
+  const r: WebhookReceiver = { events: [], refused: 0, problems: [], deliveryIds: [], bodySizes: [], up: false, loseAcks: 0, maxBodyBytes: Infinity, tooLarge: 0, close: async () => {} };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -41,13 +48,20 @@ export async function startWebhookReceiver(port: number, secret: string): Promis
         res.writeHead(503).end("maintenance");
         return;
       }
-      const body = Buffer.concat(chunks).toString("utf8");
+      const raw = Buffer.concat(chunks);
+      if (raw.byteLength > r.maxBodyBytes) {
+        r.tooLarge++;
+        res.writeHead(413).end("request entity too large");
+        return;
+      }
+      const body = raw.toString("utf8");
       try {
         verifyWebhookSignature(secret, req.headers["x-airlock-signature"] as string | undefined, body, Math.floor(Date.now() / 1000));
         const batch = JSON.parse(body) as ReceivedEvent[];
         if (!Array.isArray(batch) || !batch.length) throw new Error("body is not a non-empty array");
         if (req.headers["content-type"] !== "application/json") throw new Error(`content-type ${req.headers["content-type"]}`);
         r.deliveryIds.push(String(req.headers["x-airlock-delivery"]));
+        r.bodySizes.push(raw.byteLength);
         r.events.push(...batch);
         if (r.loseAcks > 0) {
           r.loseAcks--;

@@ -12,6 +12,8 @@ type SinkStatus = {
   oldestPendingSeconds: number | null;
   lastError: string | null;
   lastErrorAt: string | null;
+  deadLettered: number;
+  deadLetterError: string | null;
   delivered: number;
   lastDeliveredAt: string | null;
 };
@@ -28,30 +30,69 @@ function age(seconds: number | null): string {
 
 const oneLine = (s: string | null, n = 60) => (s ? (s.length > n ? `${s.slice(0, n - 1)}…` : s) : "-");
 
-/** `airlock audit sinks`: SIEM delivery per sink (admins and auditors). */
+/** on/off is the store's (every gateway); "(not here)": this gateway does not deliver it. */
+const state = (s: SinkStatus) => `${s.enabled ? "on" : "off"}${s.configured ? "" : " (not here)"}`;
+
+function lastError(s: SinkStatus): string {
+  if (s.lastError) return `${oneLine(s.lastError)}${s.lastErrorAt ? ` (${ago(s.lastErrorAt)})` : ""}`;
+  return s.deadLetterError ? oneLine(s.deadLetterError) : "-";
+}
+
+/** `airlock audit sinks [retry|enable|disable NAME]`: SIEM delivery per sink. */
 export function registerAuditSinks(audit: Command): void {
-  audit
+  const sinks = audit
     .command("sinks")
-    .description("SIEM sinks: events waiting in the outbox, the oldest one's age, the last error, delivered since the gateway started")
+    .description("SIEM sinks: events waiting in the outbox, the oldest one's age, the last error, dead letters, delivered since the gateway started")
     .action(async (_o, cmd: Command) => {
       const r = await (await apiFor(cmd)).get<{ sinks: SinkStatus[] }>("/api/v1/audit/sinks");
-      print(cmd, r, () =>
-        r.sinks.length
-          ? table(
-              r.sinks.map((s) => ({
-                name: s.name,
-                type: s.type ?? "(removed)",
-                target: s.target,
-                state: s.configured ? (s.enabled ? "on" : "off") : "not configured",
-                pending: s.pending,
-                oldest: age(s.oldestPendingSeconds),
-                delivered: s.delivered,
-                "last delivery": s.lastDeliveredAt ? ago(s.lastDeliveredAt) : "-",
-                "last error": s.lastError ? `${oneLine(s.lastError)}${s.lastErrorAt ? ` (${ago(s.lastErrorAt)})` : ""}` : "-",
-              })),
-              ["name", "type", "target", "state", "pending", "oldest", "delivered", "last delivery", "last error"],
-            )
-          : "no SIEM sinks are configured (see docs/siem.md)\n",
-      );
+      print(cmd, r, () => {
+        if (!r.sinks.length) return "no SIEM sinks are configured (see docs/siem.md)\n";
+        const out = table(
+          r.sinks.map((s) => ({
+            name: s.name,
+            type: s.type ?? "-",
+            target: s.target,
+            state: state(s),
+            pending: s.pending,
+            dead: s.deadLettered,
+            oldest: age(s.oldestPendingSeconds),
+            delivered: s.delivered,
+            "last delivery": s.lastDeliveredAt ? ago(s.lastDeliveredAt) : "-",
+            "last error": lastError(s),
+          })),
+          ["name", "type", "target", "state", "pending", "dead", "oldest", "delivered", "last delivery", "last error"],
+        );
+        const dead = r.sinks.filter((s) => s.deadLettered > 0).map((s) => s.name);
+        const orphans = r.sinks.filter((s) => s.enabled && !s.configured).map((s) => s.name);
+        return (
+          out +
+          (dead.length ? `\nDead letters are events the receiver kept refusing; they are not sent again until \`airlock audit sinks retry NAME\` (${dead.join(", ")}).\n` : "") +
+          (orphans.length ? `\n${orphans.join(", ")}: enabled, but this gateway does not deliver it; if no gateway does, \`airlock audit sinks disable NAME\`.\n` : "")
+        );
+      });
+    });
+
+  sinks
+    .command("retry <name>")
+    .description("send a sink's dead-lettered events again (after fixing what the receiver refused them for); admins")
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const r = await (await apiFor(cmd)).post<{ name: string; requeued: number }>(`/api/v1/audit/sinks/${encodeURIComponent(name)}/retry`);
+      print(cmd, r, () => (r.requeued ? `${r.requeued} dead-lettered event(s) of ${r.name} are due again.\n` : `${r.name} has no dead-lettered events.\n`));
+    });
+
+  sinks
+    .command("disable <name>")
+    .description("stop queueing events for a sink, on every gateway (what is queued is still delivered); admins")
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const r = await (await apiFor(cmd)).post<SinkStatus>(`/api/v1/audit/sinks/${encodeURIComponent(name)}/disable`);
+      print(cmd, r, () => `${r.name} disabled: no new events are queued for it (${r.pending} still waiting).\n`);
+    });
+
+  sinks
+    .command("enable <name>")
+    .description("queue events for a sink again, on every gateway; admins")
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const r = await (await apiFor(cmd)).post<SinkStatus>(`/api/v1/audit/sinks/${encodeURIComponent(name)}/enable`);
+      print(cmd, r, () => `${r.name} enabled: events are queued for it again.${r.configured ? "" : " This gateway does not deliver it; another gateway must have it configured."}\n`);
     });
 }

@@ -1,7 +1,8 @@
-// GET /api/v1/audit/sinks in a real fastify app with the real auth plugin, on
-// an embedded PGlite store with SiemForwarding running against a webhook that
-// is not there: admins and auditors see the queue and why it is stuck, others
-// are refused, and the sink's URL path and secret never show.
+// /api/v1/audit/sinks in a real fastify app with the real auth plugin, on an
+// embedded PGlite store with SiemForwarding running against a webhook that is
+// not there: admins and auditors see the queue, why it is stuck and what was
+// dead-lettered, others are refused, and the sink's URL path and secret never
+// show. Admins (only) make dead letters due again and disable/enable a sink.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -25,6 +26,7 @@ const SECRET = "whsec_route_test_secret_0123";
 let dir: string;
 let store: Store;
 let siem: SiemForwarding;
+let rec: SessionRecorder;
 let app: ReturnType<typeof Fastify>;
 let port = 0;
 const tokens: Partial<Record<Role, string>> = {};
@@ -44,7 +46,7 @@ beforeAll(async () => {
     sql: (text, params) => store.prisma.$queryRawUnsafe<Array<Record<string, unknown>>>(text, ...params),
     log: logger,
   });
-  const rec = new SessionRecorder(store, logger);
+  rec = new SessionRecorder(store, logger);
   const id = await rec.start({ subject: "alice", tokenId: null, connectionId: null, agentId: null, connectionName: "db", protocol: "postgres", clientAddr: null });
   await rec.finish(id, { bytesUp: 0, bytesDown: 0, outcome: "ok" });
   const access = new AccessTokenService(store, { defaultTtlSeconds: 600, maxTtlSeconds: 3600 });
@@ -74,7 +76,7 @@ describe("GET /api/v1/audit/sinks", () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(sinks).toHaveLength(1);
-    expect(sinks[0]).toMatchObject({ name: "hook", type: "webhook", target: `http://127.0.0.1:${port}`, configured: true, enabled: true, pending: 2, delivered: 0 });
+    expect(sinks[0]).toMatchObject({ name: "hook", type: "webhook", target: `http://127.0.0.1:${port}`, configured: true, enabled: true, pending: 2, delivered: 0, deadLettered: 0, deadLetterError: null });
     expect(sinks[0]!.lastError).toMatch(/ECONNREFUSED/);
     expect(sinks[0]!.oldestPendingSeconds).toBeGreaterThanOrEqual(0);
     const admin = await get("admin");
@@ -87,5 +89,51 @@ describe("GET /api/v1/audit/sinks", () => {
     const r = await get("user");
     expect(r.statusCode).toBe(403);
     expect(r.json()).toMatchObject({ code: "PERMISSION_DENIED" });
+  });
+});
+
+const post = (role: Role, path: string) => app.inject({ method: "POST", url: `/api/v1/audit/sinks/${path}`, headers: { authorization: `Bearer ${tokens[role]}` } });
+const hookStatus = async () => ((await get("admin")).json() as { sinks: SinkStatusView[] }).sinks.find((s) => s.name === "hook")!;
+
+describe("POST /api/v1/audit/sinks/:name/{retry,disable,enable}", () => {
+  it("shows dead letters apart from pending events, and retry makes them due again (admins)", async () => {
+    // What the forwarder leaves behind after the receiver refused an event deadLetterAfter times.
+    await store.prisma.$executeRawUnsafe(
+      `INSERT INTO audit_outbox (sink, event_id, type, payload, next_attempt_at, last_error)
+       VALUES ('hook', 'statement:x', 'statement', '{}'::jsonb, 'infinity', 'dead-letter: refused 20 times: HTTP 413: too large')`,
+    );
+    const before = await hookStatus();
+    expect(before).toMatchObject({ deadLettered: 1, deadLetterError: "dead-letter: refused 20 times: HTTP 413: too large" });
+    expect((await post("auditor", "hook/retry")).statusCode).toBe(403);
+    const r = await post("admin", "hook/retry");
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ name: "hook", requeued: 1 });
+    const after = await hookStatus();
+    expect(after).toMatchObject({ deadLettered: 0, deadLetterError: null, pending: before.pending + 1 });
+    expect((await post("admin", "hook/retry")).json()).toEqual({ name: "hook", requeued: 0 });
+  });
+
+  it("disable stops the queueing for a sink and enable starts it again (admins); unknown sinks are 404", async () => {
+    expect((await post("auditor", "hook/disable")).statusCode).toBe(403);
+    expect((await post("user", "hook/disable")).statusCode).toBe(403);
+    const off = await post("admin", "hook/disable");
+    expect(off.statusCode).toBe(200);
+    expect(off.json()).toMatchObject({ name: "hook", enabled: false, configured: true });
+    const pending = (await hookStatus()).pending;
+    const id = await rec.start({ subject: "bob", tokenId: null, connectionId: null, agentId: null, connectionName: "db", protocol: "postgres", clientAddr: null });
+    await rec.finish(id, { bytesUp: 0, bytesDown: 0, outcome: "ok" });
+    // Nothing queued for bob's session.
+    expect(await hookStatus()).toMatchObject({ enabled: false, pending });
+    const on = await post("admin", "hook/enable");
+    expect(on.statusCode).toBe(200);
+    expect(on.json()).toMatchObject({ name: "hook", enabled: true });
+    const id2 = await rec.start({ subject: "carol", tokenId: null, connectionId: null, agentId: null, connectionName: "db", protocol: "postgres", clientAddr: null });
+    await rec.finish(id2, { bytesUp: 0, bytesDown: 0, outcome: "ok" });
+    expect(await hookStatus()).toMatchObject({ enabled: true, pending: pending + 2 });
+    for (const path of ["nope/disable", "nope/enable", "nope/retry"]) {
+      const r = await post("admin", path);
+      expect(r.statusCode).toBe(404);
+      expect(r.json()).toMatchObject({ code: "NOT_FOUND" });
+    }
   });
 });

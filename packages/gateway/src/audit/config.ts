@@ -15,6 +15,8 @@ const Sink = Type.Union([
     secret: Type.String({ minLength: 16 }),
     /** Events per POST (a JSON array). */
     batch: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    /** Bytes per POST at most (default 1 MiB); a bigger event goes alone. */
+    batchBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 })),
   }),
   Type.Object({
     type: Type.Literal("syslog"),
@@ -56,6 +58,8 @@ export const AuditConfigSchema = Type.Object({
       retryMaxSeconds: Type.Optional(Type.Number({ minimum: 0.01, maximum: 3600 })),
       pollMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 60_000 })),
       timeoutSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 300 })),
+      /** An event a receiver refuses (4xx) this many times is dead-lettered (`airlock audit sinks retry`). */
+      deadLetterAfter: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     }),
   ),
 });

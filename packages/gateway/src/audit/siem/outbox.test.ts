@@ -1,7 +1,9 @@
 // The outbox against real stores (a throwaway PostgreSQL database, and PGlite):
 // the triggers queue one row per enabled sink, leases are exclusive, acks
-// delete, retries back off and hold newer rows back, and two forwarders on two
-// connection pools never have the same row in flight at once.
+// delete, retries back off and hold newer rows back, refused rows don't,
+// dead letters are parked until retried, starting a gateway never disables a
+// sink, and two forwarders on two connection pools never have the same row in
+// flight at once.
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +14,7 @@ import { SessionRecorder } from "../../sessions/recorder.js";
 import { openStore, type Store } from "../../store/index.js";
 import { createTempDatabase } from "../../store/testing.js";
 import { SinkForwarder } from "./forwarder.js";
+import { SiemForwarding } from "./index.js";
 import { Outbox, type SqlQuery } from "./outbox.js";
 import type { SiemEvent } from "./events.js";
 import type { DeliveryResult, SinkTransport } from "./transport.js";
@@ -49,7 +52,7 @@ async function pgliteStore(): Promise<Store> {
 
 /** Registers `sink` and queues `n` events for it directly (what the triggers do), ids ev-<from>.. in order. */
 async function queue(sql: SqlQuery, sink: string, n: number, from = 1): Promise<void> {
-  await new Outbox(sql).syncSinks([sink]);
+  await new Outbox(sql).registerSinks([sink]);
   await sql(
     `INSERT INTO audit_outbox (sink, event_id, type, payload)
      SELECT $1, 'ev-' || g, 'statement', jsonb_build_object('n', g, 'text', 'é "q" ]') FROM generate_series($2::int, $3::int) g ORDER BY g`,
@@ -67,8 +70,9 @@ describe.each([
   it("the triggers queue session and statement events for enabled sinks only", async () => {
     const store = await open();
     const outbox = new Outbox(sqlOf(store));
-    await outbox.syncSinks(["siem-a", "old"]);
-    await outbox.syncSinks(["siem-a"]);
+    await outbox.registerSinks(["siem-a", "old"]);
+    expect(await outbox.setEnabled("old", false)).toBe(true);
+    expect(await outbox.setEnabled("nope", false)).toBe(false);
     const rec = new SessionRecorder(store, silent);
     const id = await rec.start({ subject: "alice", tokenId: null, connectionId: null, agentId: null, connectionName: "db", protocol: "postgres", clientAddr: null });
     const stmt = randomUUID();
@@ -86,6 +90,76 @@ describe.each([
       ["old", false, 0],
       ["siem-a", true, 4],
     ]);
+    // Enabled again: queued for once more.
+    await outbox.setEnabled("old", true);
+    const id2 = await rec.start({ subject: "bob", tokenId: null, connectionId: null, agentId: null, connectionName: "db", protocol: "postgres", clientAddr: null });
+    expect(ids(await outbox.lease("old", 10, 30_000))).toEqual([`session.start:${id2}`]);
+  });
+
+  it("registering sinks (a gateway starting) adds new ones but never disables or re-enables one", async () => {
+    const store = await open();
+    const outbox = new Outbox(sqlOf(store));
+    expect(await outbox.registerSinks(["a", "b"])).toEqual([
+      { name: "a", enabled: true },
+      { name: "b", enabled: true },
+    ]);
+    await outbox.setEnabled("b", false);
+    // A gateway with a stale configuration (only "c") starts: "a" stays enabled, "b" stays as the admin left it.
+    expect(await outbox.registerSinks(["c"])).toEqual([
+      { name: "a", enabled: true },
+      { name: "b", enabled: false },
+      { name: "c", enabled: true },
+    ]);
+    expect(await outbox.registerSinks(["b"])).toContainEqual({ name: "b", enabled: false });
+    expect(await outbox.registerSinks([])).toHaveLength(3);
+  });
+
+  it("a refused row holds nothing back; a dead letter is never leased, is counted apart, and retry makes it due again", async () => {
+    const store = await open();
+    const sql = sqlOf(store);
+    const outbox = new Outbox(sql);
+    await queue(sql, "s", 4);
+    const [r1, r2, r3, r4] = await outbox.lease("s", 10, 30_000);
+    await outbox.ack([r1!.id]);
+    // ev-2 refused (backing off), ev-3 dead-lettered, ev-4 failed on the transport but due now.
+    await outbox.refuse([r2!.id], 60_000, "rejected 1/3: HTTP 413: too large");
+    await outbox.deadLetter([r3!.id], "dead-letter: refused 3 times: HTTP 400: bad event");
+    await outbox.retry([r4!.id], 0, "ECONNRESET");
+    await queue(sql, "s", 1, 5);
+    // Neither the refused row nor the dead letter keeps ev-4/ev-5 waiting.
+    const next = await outbox.lease("s", 10, 30_000);
+    expect(ids(next)).toEqual(["ev-4", "ev-5"]);
+    expect(next[0]!.lastError).toBe("ECONNRESET");
+    await outbox.ack(next.map((r) => r.id));
+    let st = (await outbox.status()).find((s) => s.sink === "s")!;
+    expect(st).toMatchObject({ pending: 1, deadLettered: 1, lastError: "rejected 1/3: HTTP 413: too large", deadLetterError: "dead-letter: refused 3 times: HTTP 400: bad event" });
+    // A transport failure keeps the refusal count.
+    await outbox.retry([r2!.id], 0, "ECONNREFUSED");
+    const again = await outbox.lease("s", 10, 30_000);
+    expect(again.map((r) => [r.eventId, r.lastError])).toEqual([["ev-2", "rejected 1/3: HTTP 413: too large"]]);
+    await outbox.ack([again[0]!.id]);
+    expect(await outbox.lease("s", 10, 30_000)).toEqual([]);
+    // retry NAME: the dead letter is due again, first in line, with a fresh count.
+    expect(await outbox.redeliverDeadLetters("s")).toBe(1);
+    expect(await outbox.redeliverDeadLetters("s")).toBe(0);
+    const back = await outbox.lease("s", 10, 30_000);
+    expect(back.map((r) => [r.eventId, r.lastError, r.attempts])).toEqual([["ev-3", null, 1]]);
+    st = (await outbox.status()).find((s) => s.sink === "s")!;
+    expect(st).toMatchObject({ pending: 1, deadLettered: 0, deadLetterError: null });
+  });
+
+  it("a row backing off after a transport failure still holds newer rows back; a leased one does not", async () => {
+    const store = await open();
+    const sql = sqlOf(store);
+    const outbox = new Outbox(sql);
+    await queue(sql, "s", 3);
+    const [r1] = await outbox.lease("s", 1, 30_000);
+    // ev-1 is leased (in flight elsewhere): ev-2 and ev-3 go on.
+    const rest = await outbox.lease("s", 10, 30_000);
+    expect(ids(rest)).toEqual(["ev-2", "ev-3"]);
+    await outbox.retry([r1!.id], 60_000, "HTTP 503");
+    await outbox.retry(rest.map((r) => r.id), 0, "HTTP 503");
+    expect(await outbox.lease("s", 10, 30_000)).toEqual([]);
   });
 
   it("leases in id order, exclusively; ack deletes; retry backs off and holds newer rows back", async () => {
@@ -200,5 +274,134 @@ describe("two forwarders on two connection pools", () => {
     expect(new Set(all).size).toBe(100);
     expect([...new Set(all)].sort()).toEqual(range(1, 100).sort());
     expect(forwarders[0]!.snapshot.delivered + forwarders[1]!.snapshot.delivered).toBe(all.length);
+  });
+});
+
+/**
+ * A receiver with a validating rule: it refuses (as a 4xx would) any request
+ * that carries one of `bad`, and takes everything else. Records what it took.
+ */
+class ValidatingSink implements SinkTransport {
+  readonly kind = "webhook";
+  readonly target = "test://validating";
+  received: string[] = [];
+  requests = 0;
+  constructor(
+    readonly name: string,
+    readonly bad: Set<string>,
+  ) {}
+  async deliver(events: SiemEvent[]): Promise<DeliveryResult> {
+    this.requests++;
+    if (events.some((e) => this.bad.has(e.id))) return { delivered: 0, error: "HTTP 413: payload too large", rejected: events.length };
+    this.received.push(...events.map((e) => e.id));
+    return { delivered: events.length };
+  }
+  async close(): Promise<void> {}
+}
+
+async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+describe("refused events on PostgreSQL", () => {
+  it("one event the receiver refuses no longer blocks the sink: the rest is delivered, it is dead-lettered, and retry sends it again", async () => {
+    const [store] = await pgStores(1);
+    const sql = sqlOf(store!);
+    const outbox = new Outbox(sql);
+    await queue(sql, "s", 30);
+    const sink = new ValidatingSink("s", new Set(["ev-3"]));
+    const f = new SinkForwarder(sink, outbox, { batch: 10, pollMs: 10, retryBaseMs: 5, retryMaxMs: 20, leaseMs: 30_000, deadLetterAfter: 3, log: silent });
+    f.start();
+    cleanups.push(() => f.stop());
+    const status = async () => (await outbox.status()).find((s) => s.sink === "s")!;
+    await until(async () => (await status()).deadLettered === 1, "ev-3 dead-lettered");
+    // Events queued after it flow as ever.
+    await queue(sql, "s", 10, 31);
+    await until(async () => (await status()).pending === 0, "everything else delivered");
+    expect([...new Set(sink.received)].sort()).toEqual(range(1, 40).filter((id) => id !== "ev-3").sort());
+    const st = await status();
+    expect(st).toMatchObject({ pending: 0, deadLettered: 1 });
+    expect(st.deadLetterError).toBe("dead-letter: refused 3 times: HTTP 413: payload too large");
+    expect(f.snapshot).toMatchObject({ refused: 3, deadLettered: 1 });
+    // Parked: no more attempts at it.
+    const requests = sink.requests;
+    await queue(sql, "s", 1, 41);
+    await until(async () => (await status()).pending === 0, "ev-41 delivered");
+    expect(sink.requests).toBe(requests + 1);
+    // The receiver is fixed; retry sends it.
+    sink.bad.clear();
+    expect(await outbox.redeliverDeadLetters("s")).toBe(1);
+    await until(async () => sink.received.includes("ev-3"), "ev-3 delivered after retry");
+    await until(async () => (await status()).deadLettered === 0 && (await status()).pending === 0, "outbox empty");
+  });
+
+  it("a receiver that refuses everything (a wrong token) is an outage: nothing is dead-lettered, everything waits", async () => {
+    const [store] = await pgStores(1);
+    const sql = sqlOf(store!);
+    const outbox = new Outbox(sql);
+    await queue(sql, "s", 5);
+    const sink = new ValidatingSink("s", new Set(range(1, 5)));
+    const f = new SinkForwarder(sink, outbox, { batch: 10, pollMs: 10, retryBaseMs: 5, retryMaxMs: 20, leaseMs: 30_000, deadLetterAfter: 2, log: silent });
+    f.start();
+    cleanups.push(() => f.stop());
+    // Several rounds, each splitting the batch and finding every event refused.
+    await until(async () => f.snapshot.failures >= 4, "several failed rounds");
+    await f.stop();
+    const st = (await outbox.status()).find((s) => s.sink === "s")!;
+    expect(st).toMatchObject({ pending: 5, deadLettered: 0 });
+    expect(f.snapshot).toMatchObject({ delivered: 0, refused: 0, deadLettered: 0 });
+    // None carries a refusal count either.
+    const rows = await sql(`SELECT last_error FROM audit_outbox WHERE sink = 's'`, []);
+    expect(rows.map((r) => r.last_error)).toEqual(Array(5).fill("HTTP 413: payload too large"));
+  });
+});
+
+describe("SiemForwarding on a shared PostgreSQL store", () => {
+  /** A logger that keeps what it logs. */
+  function capture() {
+    const lines: Array<{ level: number; msg: string; sinks?: string[] }> = [];
+    const log = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) });
+    return { log, lines };
+  }
+
+  it("a gateway with a stale configuration disables nothing and says which enabled sinks it does not deliver; admins enable and disable", async () => {
+    const [a, b] = await pgStores(2);
+    const hook = { type: "webhook" as const, name: "hook", url: "http://127.0.0.1:9/x", secret: "whsec_0123456789abcdef" };
+    const gw1 = await SiemForwarding.start({ sinks: [hook], sql: sqlOf(a!), log: silent, delivery: { pollMs: 60_000 } });
+    cleanups.push(() => gw1.stop());
+    // The second gateway was deployed without the sink.
+    const c = capture();
+    const gw2 = await SiemForwarding.start({ sinks: [], sql: sqlOf(b!), log: c.log });
+    cleanups.push(() => gw2.stop());
+    expect(c.lines.find((l) => l.level === 40 && l.sinks)).toMatchObject({ sinks: ["hook"], msg: expect.stringMatching(/not configured on this gateway/) });
+    // Still queued for: the triggers see it enabled.
+    const rec = new SessionRecorder(b!, silent);
+    const id = await rec.start({ subject: "alice", tokenId: null, connectionId: null, agentId: null, connectionName: "db", protocol: "postgres", clientAddr: null });
+    expect(await gw2.status()).toEqual([expect.objectContaining({ name: "hook", configured: false, type: null, enabled: true, pending: 1, deadLettered: 0 })]);
+    // An admin disables it (from any gateway): nothing new is queued.
+    expect(await gw2.setEnabled("hook", false, "admin-1")).toMatchObject({ name: "hook", enabled: false, pending: 1 });
+    await rec.finish(id, { bytesUp: 0, bytesDown: 0, outcome: "ok" });
+    expect((await gw1.status())[0]).toMatchObject({ configured: true, enabled: false, pending: 1 });
+    // A restart with the sink configured does not override the admin; it warns.
+    const c3 = capture();
+    const gw3 = await SiemForwarding.start({ sinks: [hook], sql: sqlOf(a!), log: c3.log, delivery: { pollMs: 60_000 } });
+    cleanups.push(() => gw3.stop());
+    expect(c3.lines.find((l) => l.level === 40 && l.sinks)).toMatchObject({ sinks: ["hook"], msg: expect.stringMatching(/disabled in the store/) });
+    expect((await gw3.status())[0]).toMatchObject({ enabled: false });
+    expect(await gw3.setEnabled("hook", true, "admin-1")).toMatchObject({ enabled: true });
+    await expect(gw3.setEnabled("nope", true, "admin-1")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(gw3.retryDeadLetters("nope", "admin-1")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(await gw3.retryDeadLetters("hook", "admin-1")).toBe(0);
+  });
+
+  it("rejects an out-of-range deadLetterAfter or batchBytes", async () => {
+    const [a] = await pgStores(1);
+    const hook = { type: "webhook" as const, name: "hook", url: "http://127.0.0.1:9/x", secret: "whsec_0123456789abcdef" };
+    await expect(SiemForwarding.start({ sinks: [hook], sql: sqlOf(a!), log: silent, delivery: { deadLetterAfter: 0 } })).rejects.toMatchObject({ code: "CONFIG_INVALID" });
+    await expect(SiemForwarding.start({ sinks: [{ ...hook, batchBytes: 10 }], sql: sqlOf(a!), log: silent })).rejects.toMatchObject({ code: "CONFIG_INVALID" });
   });
 });

@@ -1,7 +1,8 @@
 // The syslog sink against real local collectors: plain TCP and TLS (a CA and
 // server certificate made for the test), a refused connection, a collector
-// that drops the connection (the next batch re-dials), and a certificate the
-// sink must not trust.
+// that drops the connection (the next batch re-dials), one that closes the
+// connection on a message over its size limit (reported as that event
+// refused), and a certificate the sink must not trust.
 import net from "node:net";
 import tls from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
@@ -24,7 +25,8 @@ interface Collector {
   dropAll(): void;
 }
 
-async function collector(kind: "tcp" | "tls", tlsOpts?: tls.TlsOptions): Promise<Collector> {
+/** `maxMessage`: a frame announcing more bytes than this ends the connection (some collectors do). */
+async function collector(kind: "tcp" | "tls", tlsOpts?: tls.TlsOptions, maxMessage = Infinity): Promise<Collector> {
   const sockets = new Set<net.Socket>();
   const c: Collector = { port: 0, messages: [], connections: 0, dropAll: () => sockets.forEach((s) => s.destroy()) };
   const onSocket = (s: net.Socket) => {
@@ -35,6 +37,8 @@ async function collector(kind: "tcp" | "tls", tlsOpts?: tls.TlsOptions): Promise
       const r = parseFrames(Buffer.concat([buf, d]));
       c.messages.push(...r.messages);
       buf = Buffer.from(r.rest);
+      const announced = /^(\d+) /.exec(buf.subarray(0, 20).toString("latin1"));
+      if (announced && Number(announced[1]) > maxMessage) s.destroy();
     });
     s.on("error", () => {});
     s.on("close", () => sockets.delete(s));
@@ -104,6 +108,24 @@ describe("SyslogSink", () => {
     const refused = await new SyslogSink({ name: "sl", url: `tcp://127.0.0.1:${port}`, timeoutMs: 5_000 }).deliver(evs(1, 1), never);
     expect(refused.delivered).toBe(0);
     expect(refused.error).toMatch(/ECONNREFUSED/);
+    // A connection that cannot be opened is the transport's failure, never a refusal of the event.
+    expect(refused.rejected).toBeUndefined();
+    expect(r.rejected).toBeUndefined();
+  });
+
+  it("a collector closing the connection on a message over its limit: the events before it are delivered, it is reported as refused", async () => {
+    const c = await collector("tcp", undefined, 64 * 1024);
+    const sink = new SyslogSink({ name: "sl", url: `tcp://127.0.0.1:${c.port}`, timeoutMs: 20_000 });
+    closers.push(() => sink.close());
+    // Far larger than any socket buffers on both ends: its write cannot complete before the collector closes.
+    const big: SiemEvent = { ...ev(3), data: { n: 3, session_id: "s", subject: "alice", text: "x".repeat(64 * 1024 * 1024) } };
+    const r = await sink.deliver([ev(1), ev(2), big, ev(4)], never);
+    expect(r).toMatchObject({ delivered: 2, rejected: 1 });
+    expect(r.error).toBeTruthy();
+    await until(() => c.messages.length === 2);
+    expect(msgIds(c)).toEqual(["statement:1", "statement:2"]);
+    // The next batch re-dials and gets through.
+    expect(await sink.deliver([ev(4)], never)).toEqual({ delivered: 1 });
   });
 
   it("rejects URLs that are not tcp:// or tls://", () => {

@@ -5,6 +5,14 @@
 // delivered once its write callback fired, i.e. the kernel took the bytes.
 // A collector that crashes with data in its buffers loses it, and we cannot
 // know; the webhook sink (2xx per batch) is the path without that gap.
+//
+// Nor can a collector refuse one message, except by breaking the connection
+// (as some do on a message over their size limit). So when a connection that
+// worked breaks while an event is being written (not by our own timeout or
+// shutdown), that event is reported as `rejected`: the forwarder sends it
+// alone and, should that keep happening to it while other events get through,
+// dead-letters it instead of stalling the sink behind it. A refused or failed
+// connect is a plain transport failure, retried for as long as it takes.
 import net from "node:net";
 import os from "node:os";
 import tls from "node:tls";
@@ -78,15 +86,19 @@ export class SyslogSink implements SinkTransport {
 
   async deliver(events: SiemEvent[], signal: AbortSignal): Promise<DeliveryResult> {
     if (!events.length) return { delivered: 0 };
+    // A kept-open connection may have died unnoticed; a first write failing on it says nothing about the event.
+    const reused = this.socket !== null && !this.socket.destroyed && this.socket.writable;
     let socket: net.Socket;
     try {
       socket = await this.connect(signal);
     } catch (err) {
       return { delivered: 0, error: `cannot connect to ${this.target}: ${describeError(err)}` };
     }
+    // The socket broken on our side (timeout, shutdown), not by the collector.
+    let ours = false;
     // A collector that stops reading must not hold the batch forever.
-    const timer = setTimeout(() => socket.destroy(new Error(`timed out writing to ${this.target}`)), this.opts.timeoutMs);
-    const onAbort = () => socket.destroy(new Error("gateway is stopping"));
+    const timer = setTimeout(() => ((ours = true), socket.destroy(new Error(`timed out writing to ${this.target}`))), this.opts.timeoutMs);
+    const onAbort = () => ((ours = true), socket.destroy(new Error("gateway is stopping")));
     signal.addEventListener("abort", onAbort, { once: true });
     // A write whose callback has not fired when the socket closes is not known to have left: retried.
     let onClose = () => {};
@@ -97,7 +109,11 @@ export class SyslogSink implements SinkTransport {
     try {
       for (const e of events) {
         if (socket.destroyed) break;
-        const done = new Promise<Error | null>((resolve) => socket.write(frame(formatMessage(e, this.header)), (err) => resolve(err ?? null)));
+        // Node calls back without an error for a write still pending when the socket is destroyed
+        // (stream_base_commons onWriteComplete): the bytes did not necessarily leave, so not delivered.
+        const done = new Promise<Error | null>((resolve) =>
+          socket.write(frame(formatMessage(e, this.header)), (err) => resolve(err ?? (socket.destroyed ? new Error(this.broken ?? "connection closed") : null))),
+        );
         written.push(Promise.race([done, closed]));
         // Backpressure: memory stays at one batch even when the collector is slow.
         if (socket.writableNeedDrain) await drained(socket);
@@ -108,7 +124,7 @@ export class SyslogSink implements SinkTransport {
       signal.removeEventListener("abort", onAbort);
       socket.off("close", onClose);
     }
-    return this.tally(events.length, result);
+    return this.tally(events.length, result, !ours && (!reused || result.ok > 0));
   }
 
   /** Write callbacks fire in order; the delivered prefix ends at the first error. */
@@ -122,11 +138,12 @@ export class SyslogSink implements SinkTransport {
     return { ok, err: null };
   }
 
-  private tally(total: number, r: { ok: number; err: Error | null }): DeliveryResult {
+  /** `byCollector`: the collector broke a connection that worked, while taking event `r.ok`. */
+  private tally(total: number, r: { ok: number; err: Error | null }, byCollector: boolean): DeliveryResult {
     if (r.ok >= total && !r.err) return { delivered: total };
     const error = r.err ? describeError(r.err) : (this.broken ?? "connection closed");
     this.drop();
-    return { delivered: Math.min(r.ok, total), error };
+    return { delivered: Math.min(r.ok, total), error, ...(byCollector ? { rejected: 1 } : {}) };
   }
 
   private connect(signal: AbortSignal): Promise<net.Socket> {

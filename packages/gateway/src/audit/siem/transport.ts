@@ -4,11 +4,22 @@ import type { SiemEvent } from "./events.js";
 /**
  * How far a delivery got: the first `delivered` events (in the order given)
  * reached the sink and may be removed from the outbox; the rest failed with
- * `error` and are retried. Webhooks are all or nothing; syslog can stop midway.
+ * `error`. A transport may stop midway (webhook requests are capped in bytes,
+ * syslog writes event by event).
+ *
+ * `rejected` says the receiver refused the next `rejected` events (right after
+ * the delivered prefix, sent as one request) with an answer that sending the
+ * same thing again cannot change: a webhook's 4xx other than 408/429, or a
+ * collector breaking a working connection while taking that event. The
+ * forwarder then splits them up and, for a single event refused over and
+ * over, dead-letters it. Without `rejected` the failure is the transport's
+ * (refused connection, 5xx, timeout): retried for as long as it takes.
+ * Events after the rejected ones were not tried.
  */
 export interface DeliveryResult {
   delivered: number;
   error?: string;
+  rejected?: number;
 }
 
 export interface SinkTransport {

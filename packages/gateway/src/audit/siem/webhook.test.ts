@@ -1,12 +1,13 @@
 // The webhook sink against a real local HTTP server: signed JSON arrays, a
-// delivery id that is stable for the same batch, and every non-2xx answer
-// (redirects included) a failure that names the status but never the secret.
+// delivery id that is stable for the same batch, batches capped in bytes, and
+// every non-2xx answer (redirects included) a failure that names the status
+// but never the secret; 4xx other than 408/429 reported as refusals.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { verifyWebhookSignature } from "../../reviews/notify/signature.js";
 import type { SiemEvent } from "./events.js";
-import { deliveryId, WebhookSink } from "./webhook.js";
+import { chunkByBytes, deliveryId, isRefusal, WebhookSink } from "./webhook.js";
 
 const SECRET = "whsec_siem_test_secret_0123";
 const never = new AbortController().signal;
@@ -97,6 +98,60 @@ describe("WebhookSink", () => {
       expect(e).not.toContain(SECRET);
       expect(e).not.toContain("token=abc");
     }
+  });
+
+  it("caps each POST in bytes: a big batch goes out as several requests, an event larger than the cap alone", async () => {
+    const r = await receiver((_req, res) => res.writeHead(200).end());
+    const ev = (n: number, size: number): SiemEvent => ({ id: `statement:${n}`, type: "statement", time: "2030-01-01T00:00:00.000Z", data: { text: "x".repeat(size) } });
+    const batch = [ev(1, 300), ev(2, 300), ev(3, 300), ev(4, 3000), ev(5, 300)];
+    const sink = new WebhookSink({ name: "w", url: r.url, secret: SECRET, timeoutMs: 5_000, maxBatchBytes: 1024 });
+    expect(await sink.deliver(batch, never)).toEqual({ delivered: 5 });
+    const bodies = r.got.map((g) => JSON.parse(g.body) as SiemEvent[]);
+    expect(bodies.map((b) => b.map((e) => e.id))).toEqual([["statement:1", "statement:2"], ["statement:3"], ["statement:4"], ["statement:5"]]);
+    for (const g of r.got) {
+      if (!g.body.includes("statement:4")) expect(Buffer.byteLength(g.body)).toBeLessThanOrEqual(1024);
+      // Each request is signed and identified on its own.
+      expect(() => verifyWebhookSignature(SECRET, g.headers["x-airlock-signature"] as string, g.body, Math.floor(Date.now() / 1000))).not.toThrow();
+    }
+    expect(r.got.map((g) => g.headers["x-airlock-delivery"])).toEqual(bodies.map((b) => deliveryId(b)));
+    expect(bodies.flat()).toEqual(batch);
+  });
+
+  it("chunks exactly up to the cap, and each body is the JSON of its events", () => {
+    const ev = (n: number): SiemEvent => ({ id: `e:${n}`, type: "statement", time: "t", data: { é: "ü" } });
+    const one = Buffer.byteLength(JSON.stringify([ev(1)]));
+    const two = Buffer.byteLength(JSON.stringify([ev(1), ev(2)]));
+    expect(chunkByBytes([ev(1), ev(2), ev(3)], two).map((c) => c.events.length)).toEqual([2, 1]);
+    expect(chunkByBytes([ev(1), ev(2), ev(3)], two - 1).map((c) => c.events.length)).toEqual([1, 1, 1]);
+    expect(chunkByBytes([ev(1)], one - 1).map((c) => c.events.length)).toEqual([1]);
+    for (const c of chunkByBytes([ev(1), ev(2), ev(3)], two)) expect(c.body).toBe(JSON.stringify(c.events));
+    expect(chunkByBytes([], 10)).toEqual([]);
+  });
+
+  it("a refused request (413 for a body over the receiver's limit) is reported as rejected, after the requests that got through", async () => {
+    const r = await receiver((req, res) => {
+      const body = r.got[r.got.length - 1]!.body;
+      if (Buffer.byteLength(body) > 2000) res.writeHead(413).end("request entity too large");
+      else res.writeHead(200).end();
+    });
+    const big: SiemEvent = { id: "statement:big", type: "statement", time: "2030-01-01T00:00:00.000Z", data: { text: "x".repeat(5000) } };
+    const sink = new WebhookSink({ name: "w", url: r.url, secret: SECRET, timeoutMs: 5_000, maxBatchBytes: 1500 });
+    expect(await sink.deliver([...events, big, events[0]!], never)).toEqual({ delivered: 2, error: "HTTP 413: request entity too large", rejected: 1 });
+    // Not tried after the refusal.
+    expect(r.got).toHaveLength(2);
+  });
+
+  it("counts 4xx but 408 and 429 as refusals; 5xx, redirects and the rest are transport failures", async () => {
+    expect([400, 401, 403, 404, 409, 413, 415, 422].every(isRefusal)).toBe(true);
+    expect([200, 302, 307, 408, 429, 500, 502, 503, 504].some(isRefusal)).toBe(false);
+    let status = 400;
+    const r = await receiver((_req, res) => res.writeHead(status).end());
+    const sink = new WebhookSink({ name: "w", url: r.url, secret: SECRET, timeoutMs: 5_000 });
+    expect(await sink.deliver(events, never)).toEqual({ delivered: 0, error: "HTTP 400", rejected: 2 });
+    status = 429;
+    expect(await sink.deliver(events, never)).toEqual({ delivered: 0, error: "HTTP 429" });
+    status = 503;
+    expect(await sink.deliver(events, never)).toEqual({ delivered: 0, error: "HTTP 503" });
   });
 
   it("rejects a configuration without a secret or with another scheme", () => {
