@@ -21,6 +21,7 @@ import { AIRLOCK_VERSION, AirlockError } from "@airlock/shared";
 import { DELIVERY_HEADER, SIGNATURE_HEADER, signWebhook } from "../../reviews/notify/signature.js";
 import type { SiemEvent } from "./events.js";
 import { describeError, type DeliveryResult, type SinkTransport } from "./transport.js";
+import { answerSnippet } from "../../http/snippet.js";
 
 export interface WebhookSinkOptions {
   name: string;
@@ -81,25 +82,6 @@ export function deliveryId(events: SiemEvent[]): string {
   return createHash("sha256").update(events.map((e) => e.id).join("\n")).digest("hex").slice(0, 32);
 }
 
-async function snippet(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < ERROR_SNIPPET_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // Only for the error text; a broken answer changes nothing.
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(chunks).subarray(0, ERROR_SNIPPET_BYTES).toString("utf8").replace(/\s+/g, " ").trim();
-}
 
 export class WebhookSink implements SinkTransport {
   readonly kind = "webhook";
@@ -166,7 +148,7 @@ export class WebhookSink implements SinkTransport {
         await res.body?.cancel().catch(() => {});
         return { ok: true };
       }
-      const text = await snippet(res);
+      const text = await answerSnippet(res, ERROR_SNIPPET_BYTES);
       const redirect = res.status >= 300 && res.status < 400 ? " (redirects are not followed)" : "";
       return { ok: false, error: `HTTP ${res.status}${text ? `: ${text}` : ""}${redirect}`, refused: isRefusal(res.status) };
     } catch (err) {

@@ -14,6 +14,7 @@ import { genericBody } from "./generic.js";
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signWebhook } from "./signature.js";
 import { slackMessage } from "./slack.js";
 import type { ReviewEventType, ReviewSummary, WebhookTarget } from "./types.js";
+import { answerSnippet } from "../../http/snippet.js";
 
 const MAX_IN_FLIGHT = 4;
 const BACKOFF_BASE_MS = 500;
@@ -84,26 +85,6 @@ function parseRetryAfter(value: string | null, nowMs: number): number | undefine
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS) : undefined;
 }
 
-/** The start of an error answer, then the rest discarded so the socket is freed. */
-async function snippet(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < ERROR_SNIPPET_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // The answer is only for the log; a broken one changes nothing.
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(chunks).subarray(0, ERROR_SNIPPET_BYTES).toString("utf8").replace(/\s+/g, " ").trim();
-}
 
 function failureReason(err: unknown): string {
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) return "timed out";
@@ -264,7 +245,7 @@ export class ReviewNotifier {
         await res.body?.cancel().catch(() => {});
         return { ok: true, status: res.status };
       }
-      const text = await snippet(res);
+      const text = await answerSnippet(res, ERROR_SNIPPET_BYTES);
       const reason = `HTTP ${res.status}${text ? `: ${text}` : ""}`;
       if (res.status === 429 || res.status >= 500) {
         const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), this.now().getTime());
