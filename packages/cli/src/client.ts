@@ -17,9 +17,17 @@ export class ApiClient {
   ) {}
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    const res = await this.send(method, path, body);
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    const data = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    if (!res.ok) throw new ApiError(res.status, String(data.code ?? res.status), String(data.detail ?? res.statusText));
+    return data as T;
+  }
+
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
+      return await fetch(`${this.baseUrl}${path}`, {
         method,
         headers: {
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
@@ -30,22 +38,12 @@ export class ApiClient {
     } catch (err) {
       throw new ApiError(0, "UNREACHABLE", `cannot reach the gateway at ${this.baseUrl}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
     }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    const data = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    if (!res.ok) throw new ApiError(res.status, String(data.code ?? res.status), String(data.detail ?? res.statusText));
-    return data as T;
   }
 
   /** A GET whose body is streamed (exports, NDJSON): the Response once the status is known to be OK. */
   async stream(path: string): Promise<Response> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}${path}`, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {} });
-    } catch (err) {
-      throw new ApiError(0, "UNREACHABLE", `cannot reach the gateway at ${this.baseUrl}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
-    }
-    if (!res.ok) {
+    const res = await this.send("GET", path);
+    if (!res.ok || !res.body) {
       const text = await res.text();
       const data = (text.startsWith("{") ? JSON.parse(text) : {}) as Record<string, unknown>;
       throw new ApiError(res.status, String(data.code ?? res.status), String(data.detail ?? res.statusText));
@@ -55,19 +53,7 @@ export class ApiClient {
 
   /** NDJSON lines of a streamed GET, parsed one at a time (bounded memory). */
   async *lines<T>(path: string): AsyncGenerator<T> {
-    const res = await this.stream(path);
-    const decoder = new TextDecoder();
-    let buf = "";
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.trim()) yield JSON.parse(line) as T;
-      }
-    }
-    if (buf.trim()) yield JSON.parse(buf) as T;
+    for await (const line of textLines(await this.stream(path))) yield JSON.parse(line) as T;
   }
 
   get<T>(path: string) {
@@ -82,4 +68,21 @@ export class ApiClient {
   delete<T>(path: string) {
     return this.request<T>("DELETE", path);
   }
+}
+
+/** The non-blank lines of a streamed body (NDJSON), holding at most one partial line. */
+export async function* textLines(res: Response): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = "";
+  for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) {
+    rest += decoder.decode(piece, { stream: true });
+    let nl: number;
+    while ((nl = rest.indexOf("\n")) >= 0) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      if (line.trim()) yield line;
+    }
+  }
+  rest += decoder.decode();
+  if (rest.trim()) yield rest;
 }

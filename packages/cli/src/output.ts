@@ -21,3 +21,9 @@ export function parseDuration(s: string): number {
   if (!m) throw new Error(`invalid duration ${s}: use e.g. 30m, 1h, 2d`);
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "s"];
 }
+
+/** Whitespace runs (newlines included) as one space, cut with … to at most `max` characters. */
+export function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
+}

@@ -4,10 +4,8 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { Command } from "commander";
-import { ApiError } from "../client.js";
-import { apiFor, globals, print } from "../context.js";
-import { parseDuration, table } from "../output.js";
-import { resolveTarget } from "../profile.js";
+import { apiFor, print } from "../context.js";
+import { oneLine, parseDuration, table } from "../output.js";
 
 /** The search filters every audit listing takes (GET /sessions, /audit/statements, /audit/export). */
 export interface AuditFilterOptions {
@@ -58,28 +56,12 @@ export const nextPageHint = (cursor: string | null): string => (cursor ? `\nmore
 
 type StatementHit = { id: string; sessionId: string; seq: number; subject: string; connectionName: string; startedAt: string; text: string; decision: string; status: string; masked: number };
 
-const oneLine = (s: string, max: number) => {
-  const flat = s.replace(/\s+/g, " ").trim();
-  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
-};
-
 /**
  * Streams GET `path` to `out` (a file, written as FILE.partial and renamed
  * once complete, so a cut download never looks whole) or stdout. Returns bytes.
  */
 async function download(cmd: Command, path: string, out?: string): Promise<number> {
-  const t = await resolveTarget(globals(cmd));
-  if (!t.gateway) throw new Error("no gateway: pass --gateway URL, set AIRLOCK_URL or run `airlock login`");
-  let res: Response;
-  try {
-    res = await fetch(`${t.gateway}${path}`, { headers: t.token ? { authorization: `Bearer ${t.token}` } : {} });
-  } catch (err) {
-    throw new ApiError(0, "UNREACHABLE", `cannot reach the gateway at ${t.gateway}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
-  }
-  if (!res.ok || !res.body) {
-    const p = (await res.json().catch(() => ({}))) as { code?: string; detail?: string };
-    throw new ApiError(res.status, p.code ?? String(res.status), p.detail ?? res.statusText);
-  }
+  const res = await (await apiFor(cmd)).stream(path);
   let bytes = 0;
   const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>).on("data", (c: Buffer) => (bytes += c.length));
   const cut = (err: unknown) => new Error(`the export was cut short after ${bytes} bytes: ${(err as Error).message}`);

@@ -6,7 +6,7 @@
 import { once } from "node:events";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ApiError } from "../client.js";
+import { ApiError, textLines, type ApiClient } from "../client.js";
 
 export type ReplayLine =
   | { t: number; dir: "up" | "down"; data: string }
@@ -15,8 +15,7 @@ export type ReplayLine =
   | { end: { chunks: number; frames: number; bytes: number; gaps: number } };
 
 export interface PlayOptions {
-  gateway: string;
-  token: string | undefined;
+  api: ApiClient;
   sessionId: string;
   direction: "up" | "down" | "both";
   /** 1 = as recorded, 2 = twice as fast, 0 = no delays. */
@@ -28,43 +27,15 @@ export interface PlayOptions {
   raw?: boolean;
 }
 
-/** Splits a byte stream into lines (NDJSON), holding at most one partial line. */
-async function* lines(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let rest = "";
-  for await (const piece of body) {
-    rest += decoder.decode(piece, { stream: true });
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      const line = rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-      if (line) yield line;
-    }
-  }
-  rest += decoder.decode();
-  if (rest) yield rest;
-}
-
 async function write(out: NodeJS.WritableStream, data: Buffer | string): Promise<void> {
   if (!out.write(data)) await once(out, "drain");
 }
 
 /** Plays the recording; resolves with its end totals, throws when it could not be played to the end. */
 export async function playRecording(o: PlayOptions): Promise<{ chunks: number; frames: number; bytes: number; gaps: number }> {
-  const url = `${o.gateway}/api/v1/sessions/${encodeURIComponent(o.sessionId)}/recording?direction=${o.direction}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: o.token ? { authorization: `Bearer ${o.token}` } : {} });
-  } catch (err) {
-    throw new ApiError(0, "UNREACHABLE", `cannot reach the gateway at ${o.gateway}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
-  }
-  if (!res.ok || !res.body) {
-    const text = await res.text();
-    const p = (text.startsWith("{") ? JSON.parse(text) : {}) as { code?: string; detail?: string };
-    throw new ApiError(res.status, p.code ?? String(res.status), p.detail ?? res.statusText);
-  }
+  const res = await o.api.stream(`/api/v1/sessions/${encodeURIComponent(o.sessionId)}/recording?direction=${o.direction}`);
   const started = performance.now();
-  for await (const text of lines(res.body as unknown as AsyncIterable<Uint8Array>)) {
+  for await (const text of textLines(res)) {
     const line = JSON.parse(text) as ReplayLine;
     if (o.raw) await write(o.out, `${text}\n`);
     if ("t" in line) {

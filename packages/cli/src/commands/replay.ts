@@ -14,7 +14,7 @@
 import type { Command } from "commander";
 import type { ApiClient } from "../client.js";
 import { apiFor, globals } from "../context.js";
-import { resolveTarget } from "../profile.js";
+import { oneLine } from "../output.js";
 import { playRecording } from "./replay-bytes.js";
 import type { StatementView } from "./user.js";
 
@@ -34,19 +34,14 @@ interface SessionHead {
 
 const COLS: Array<[string, number]> = [["OFFSET", 11], ["SEQ", 6], ["DECISION", 8], ["STATUS", 8], ["MS", 9], ["ROWS", 10], ["MASKED", 6]];
 
-function flat(text: string, max: number): string {
-  const f = text.replace(/\s+/g, " ").trim();
-  return f.length <= max ? f : `${f.slice(0, max - 1)}…`;
-}
-
 /** One timeline line: fixed-width columns (so pages print as they come), then the statement. */
 export function timelineLine(s: StatementView, sessionStart: number, width = 120): string {
   const offset = `+${((Date.parse(s.startedAt) - sessionStart) / 1000).toFixed(3)}s`;
   const ms = s.durationMs === null ? "-" : s.durationMs.toFixed(s.durationMs < 10 ? 2 : 0);
   const cells = [offset, String(s.seq), s.decision === "deny" ? "DENY" : s.decision, s.status, ms, s.rows ?? "-", s.masked ? String(s.masked) : "-"];
   const head = cells.map((c, i) => c.padEnd(COLS[i]![1])).join(" ");
-  const why = s.decision === "deny" ? ` [denied by ${s.rule ?? "policy"}]` : s.errorCode ? ` [${s.errorCode}${s.error ? `: ${flat(s.error, 60)}` : ""}]` : "";
-  return `${head} ${flat(s.text, Math.max(20, width - head.length - 1 - why.length))}${why}`;
+  const why = s.decision === "deny" ? ` [denied by ${s.rule ?? "policy"}]` : s.errorCode ? ` [${s.errorCode}${s.error ? `: ${oneLine(s.error, 60)}` : ""}]` : "";
+  return `${head} ${oneLine(s.text, Math.max(20, width - head.length - 1 - why.length))}${why}`;
 }
 
 async function* allStatements(api: ApiClient, s: SessionHead): AsyncGenerator<StatementView[]> {
@@ -88,9 +83,8 @@ export function registerReplay(sessions: Command): void {
       const json = Boolean(globals(cmd).json);
       const s = await api.get<SessionHead>(`/api/v1/sessions/${encodeURIComponent(id)}`);
       if (s.protocol === "postgres" || (s.statements?.length ?? 0) > 0) return printTimeline(api, s, json);
-      const t = await resolveTarget(globals(cmd));
       const end = await playRecording({
-        gateway: api.baseUrl, token: t.token, sessionId: s.id, direction: o.direction as "up" | "down" | "both", speed, out: process.stdout, raw: json,
+        api, sessionId: s.id, direction: o.direction as "up" | "down" | "both", speed, out: process.stdout, raw: json,
         note: (m) => process.stderr.write(`airlock: ${m}\n`),
       });
       if (end.gaps) process.exitCode = 1;

@@ -4,7 +4,7 @@ import { addAuditFilters, auditFilterParams, nextPageHint, type AuditFilterOptio
 import { onShutdown } from "@airlock/shared";
 import { ApiClient } from "../client.js";
 import { apiFor, globals, print } from "../context.js";
-import { ago, table } from "../output.js";
+import { ago, oneLine, table } from "../output.js";
 import { resolveTarget } from "../profile.js";
 import { listenAndForward } from "../tunnel-client.js";
 
@@ -84,12 +84,6 @@ export function statementsTable(statements: StatementView[], opts: { full?: bool
     else out.push(`${cells}  ${oneLine(s.text, textWidth)}`.trimEnd());
   });
   return out.join("\n") + "\n";
-}
-
-/** Whitespace runs (newlines included) as one space, cut with … to at most `max` characters. */
-function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
 
 export function registerUser(program: Command): void {

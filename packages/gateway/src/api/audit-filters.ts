@@ -1,8 +1,8 @@
 // The auditors' search filters as query-string schemas (validation and the
 // OpenAPI document), shared by GET /sessions, GET /audit/statements and
 // GET /audit/export; and the JSON view of a statement hit.
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { DECISIONS, MAX_QUERY_LENGTH, OUTCOMES, parseFilter, type AuditFilter, type SessionHit, type StatementHit } from "../audit/search.js";
+import { Type, type TSchema } from "@sinclair/typebox";
+import { DECISIONS, MAX_QUERY_LENGTH, OUTCOMES, type SessionHit, type StatementHit } from "../audit/search.js";
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 /** Plain enums (not unions of literals): a bad value yields one error naming the allowed values. */
@@ -26,12 +26,6 @@ export const PageProperties = {
   cursor: Type.Optional(Type.String({ maxLength: 200, description: "nextCursor of the previous page" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
 };
-
-export const FilterQuery = Type.Object(FilterProperties);
-export type FilterQueryT = Static<typeof FilterQuery>;
-
-/** The filter a query string asks for (INVALID_ARGUMENT on contradictions such as from ≥ to). */
-export const filterOf = (q: FilterQueryT & { before?: string }): AuditFilter => parseFilter(q);
 
 const Iso = Type.Unsafe<string | Date>({ type: "string", format: "date-time" });
 

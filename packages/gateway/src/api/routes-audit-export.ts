@@ -8,9 +8,9 @@ import { Readable } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { exportLines, type ExportFormat, type ExportKind } from "../audit/export.js";
-import { visibleFilter } from "../audit/search.js";
+import { parseFilter, visibleFilter } from "../audit/search.js";
 import type { Store } from "../store/index.js";
-import { FilterProperties, filterOf } from "./audit-filters.js";
+import { FilterProperties } from "./audit-filters.js";
 import { principalOf } from "./auth.js";
 
 export interface AuditExportRoutesOptions {
@@ -51,7 +51,7 @@ export const auditExportRoutes: FastifyPluginAsyncTypebox<AuditExportRoutesOptio
     },
     async (req, reply) => {
       const { kind, format = "jsonl", ...q } = req.query;
-      const lines = await exportLines(store, { kind, format, filter: visibleFilter(principalOf(req), filterOf(q)) });
+      const lines = await exportLines(store, { kind, format, filter: visibleFilter(principalOf(req), parseFilter(q)) });
       // Readable.from pulls the generator only as the socket drains (backpressure; byte mode, so at most
       // one page is buffered rather than 16 of them); Fastify destroys
       // the stream when the client goes away, which ends the generator and its queries.

@@ -3,9 +3,9 @@
 // everything; anyone else only their own statements. Read-only.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { searchStatements, visibleFilter } from "../audit/search.js";
+import { parseFilter, searchStatements, visibleFilter } from "../audit/search.js";
 import type { Store } from "../store/index.js";
-import { FilterProperties, PageProperties, StatementHitView, filterOf, statementHitJson } from "./audit-filters.js";
+import { FilterProperties, PageProperties, StatementHitView, statementHitJson } from "./audit-filters.js";
 import { principalOf } from "./auth.js";
 
 export interface AuditSearchRoutesOptions {
@@ -31,7 +31,7 @@ export const auditSearchRoutes: FastifyPluginAsyncTypebox<AuditSearchRoutesOptio
     },
     async (req) => {
       const { cursor, limit = 50, ...q } = req.query;
-      const page = await searchStatements(store, visibleFilter(principalOf(req), filterOf(q)), { limit, cursor }, { textLimit: LISTED_TEXT_CHARS });
+      const page = await searchStatements(store, visibleFilter(principalOf(req), parseFilter(q)), { limit, cursor }, { textLimit: LISTED_TEXT_CHARS });
       return { statements: page.items.map(statementHitJson), nextCursor: page.nextCursor };
     },
   );

@@ -11,6 +11,7 @@ import { requireRole } from "../auth/principal.js";
 import type { AuditKeys } from "../audit/keys.js";
 import { checkpointView, loadMaterial, readMaterial } from "../audit/material.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
+import { isUuid } from "../sessions/statements-sql.js";
 import type { Store } from "../store/index.js";
 import { principalOf } from "./auth.js";
 
@@ -20,12 +21,11 @@ export interface AuditRoutesOptions {
   sessions: SessionRecorder;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SessionParam = Type.Object({ id: Type.String() });
 const Range = Type.Object({ since: Type.String({ format: "date-time" }), until: Type.Optional(Type.String({ format: "date-time" })) });
 
 function sessionId(id: string): string {
-  if (!UUID.test(id)) throw new AirlockError("NOT_FOUND", `no session ${id}`);
+  if (!isUuid(id)) throw new AirlockError("NOT_FOUND", `no session ${id}`);
   return id;
 }
 

@@ -5,9 +5,9 @@ import { AirlockError } from "@airlock/shared";
 import { hasRole } from "../auth/principal.js";
 import type { SessionRecorder } from "../sessions/recorder.js";
 import type { StatementLog, StatementRow } from "../sessions/statements.js";
-import { searchSessions, visibleFilter } from "../audit/search.js";
+import { parseFilter, searchSessions, visibleFilter } from "../audit/search.js";
 import type { Store } from "../store/index.js";
-import { FilterProperties, PageProperties, SessionHitView, filterOf, sessionHitJson } from "./audit-filters.js";
+import { FilterProperties, PageProperties, SessionHitView, sessionHitJson } from "./audit-filters.js";
 import { principalOf } from "./auth.js";
 import { IdParam, SessionView } from "./schemas.js";
 
@@ -106,7 +106,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = as
     },
     async (req) => {
       const { cursor, limit = 50, ...q } = req.query;
-      const page = await searchSessions(store, visibleFilter(principalOf(req), filterOf(q)), { limit, cursor });
+      const page = await searchSessions(store, visibleFilter(principalOf(req), parseFilter(q)), { limit, cursor });
       return { sessions: page.items.map(sessionHitJson), nextCursor: page.nextCursor };
     },
   );

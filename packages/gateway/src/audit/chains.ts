@@ -11,6 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { ChainHead, checkpointHash, checkpointPayload, tombstonePayload, type CanonValue, type CheckpointKind, type LinkKind } from "@airlock/shared/audit/index";
 import type { Logger } from "@airlock/shared";
+import { sqlState } from "../sessions/statements-sql.js";
 import type { Store } from "../store/index.js";
 import type { AuditKeys } from "./keys.js";
 
@@ -201,6 +202,5 @@ export class AuditChains {
 }
 
 function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } };
-  return e?.code === "P2002" || e?.code === "23505" || e?.meta?.driverAdapterError?.cause?.originalCode === "23505";
+  return (err as { code?: string } | null)?.code === "P2002" || sqlState(err) === "23505";
 }

@@ -14,6 +14,7 @@
 // time, and within it they read best in session order), so page N costs what
 // page 1 costs and rows recorded meanwhile never shift a page.
 import { AirlockError } from "@airlock/shared";
+import { isUuid } from "../sessions/statements-sql.js";
 import type { Store } from "../store/index.js";
 import type { AuditFilter } from "./search-filter.js";
 
@@ -83,8 +84,6 @@ export interface StatementHit {
 
 // ---- cursor --------------------------------------------------------------
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** The columns after started_at that make a row's position unique. */
 type Tie = { col: string; kind: "uuid" | "int" };
 const SESSION_TIES: Tie[] = [{ col: "id", kind: "uuid" }];
@@ -98,7 +97,7 @@ export function encodeCursor(startedAt: Date, ...ties: (string | number)[]): str
 export function decodeCursor(c: string, ties: readonly Tie[] = SESSION_TIES): { startedAt: Date; ties: (string | number)[] } {
   try {
     const v = JSON.parse(Buffer.from(c, "base64url").toString("utf8")) as unknown;
-    const ok = (x: unknown, t: Tie) => (t.kind === "uuid" ? typeof x === "string" && UUID.test(x) : Number.isSafeInteger(x));
+    const ok = (x: unknown, t: Tie) => (t.kind === "uuid" ? typeof x === "string" && isUuid(x) : Number.isSafeInteger(x));
     if (Array.isArray(v) && v.length === ties.length + 1 && Number.isSafeInteger(v[0]) && ties.every((t, i) => ok(v[i + 1], t))) {
       return { startedAt: new Date(v[0] as number), ties: v.slice(1) as (string | number)[] };
     }

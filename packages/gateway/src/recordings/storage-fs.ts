@@ -14,9 +14,9 @@ import { mkdir, open, readdir, rename, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { AirlockError } from "@airlock/shared";
+import { isUuid } from "../sessions/statements-sql.js";
 import type { ChunkKey, Placement, RecordingStorage } from "./storage.js";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What a stored location may look like: anything else (a tampered row) is refused, never opened. */
 const LOCATION = /^[0-9a-f-]{36}\/\d{8,10}\.zz$/i;
 
@@ -37,7 +37,7 @@ export class FsStorage implements RecordingStorage {
   constructor(readonly dir: string) {}
 
   static location(key: ChunkKey): string {
-    if (!UUID.test(key.sessionId)) throw new AirlockError("INVALID_ARGUMENT", `not a session id: ${key.sessionId}`);
+    if (!isUuid(key.sessionId)) throw new AirlockError("INVALID_ARGUMENT", `not a session id: ${key.sessionId}`);
     return `${key.sessionId}/${String(key.idx).padStart(8, "0")}.zz`;
   }
 

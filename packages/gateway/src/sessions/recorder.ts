@@ -109,7 +109,7 @@ export class SessionRecorder {
       recordingBytes: BigInt(end.recording?.bytes ?? 0),
       recordingStorage: end.recording?.storage ?? null,
     };
-    const ended = this.chains ? await this.chains.end(id, sessionEndFields({ ...data, recordingBytes: data.recordingBytes })) : null;
+    const ended = this.chains ? await this.chains.end(id, sessionEndFields(data)) : null;
     const update = { ...data, ...(ended ? { endLink: ended.link.link, endPrevHash: new Uint8Array(ended.link.prev), endHash: new Uint8Array(ended.link.hash) } : {}) };
     for (let attempt = 0; ; attempt++) {
       try {
@@ -187,20 +187,6 @@ export class SessionRecorder {
       else await this.store.prisma.session.update({ where: { id }, data: { outcome: "failed", errorCode: "LINK_LOST", error: "gateway stopped while the session was open", endedAt: new Date() } });
     }
     return rows.length;
-  }
-
-  async list(filter: { subject?: string; connection?: string; outcome?: string; limit?: number; before?: string }) {
-    return this.store.prisma.session.findMany({
-      where: {
-        ...(filter.subject ? { subject: filter.subject } : {}),
-        ...(filter.connection ? { connectionName: filter.connection } : {}),
-        ...(filter.outcome ? { outcome: filter.outcome } : {}),
-        ...(filter.before ? { startedAt: { lt: new Date(filter.before) } } : {}),
-      },
-      orderBy: { startedAt: "desc" },
-      take: Math.min(filter.limit ?? 50, 500),
-      include: { agent: { select: { name: true } } },
-    });
   }
 
   async get(id: string) {
