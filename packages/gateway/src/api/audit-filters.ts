@@ -3,6 +3,7 @@
 // GET /audit/export; and the JSON view of a statement hit.
 import { Type, type TSchema } from "@sinclair/typebox";
 import { DECISIONS, MAX_QUERY_LENGTH, OUTCOMES, type SessionHit, type StatementHit } from "../audit/search.js";
+import { SessionView, StatementView } from "./schemas.js";
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 /** Plain enums (not unions of literals): a bad value yields one error naming the allowed values. */
@@ -27,53 +28,26 @@ export const PageProperties = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
 };
 
-const Iso = Type.Unsafe<string | Date>({ type: "string", format: "date-time" });
+/** A session as searches list it: the session view plus what auditors filter and judge by. */
+export const SessionHitView = Type.Composite([
+  SessionView,
+  Type.Object({
+    groups: Type.Array(Type.String()),
+    recordMode: Type.String(),
+    unrecorded: Type.Integer({ description: "statements forwarded without a record (best-effort connections)" }),
+  }),
+]);
 
-export const SessionHitView = Type.Object({
-  id: Type.String(),
-  subject: Type.String(),
-  subjectKind: Type.String(),
-  authMethod: Nullable(Type.String()),
-  connectionName: Type.String(),
-  protocol: Type.String(),
-  agent: Nullable(Type.String()),
-  clientAddr: Nullable(Type.String()),
-  groups: Type.Array(Type.String()),
-  startedAt: Iso,
-  endedAt: Nullable(Iso),
-  bytesUp: Type.Integer(),
-  bytesDown: Type.Integer(),
-  outcome: Type.String(),
-  errorCode: Nullable(Type.String()),
-  error: Nullable(Type.String()),
-  recordMode: Type.String(),
-  unrecorded: Type.Integer({ description: "statements forwarded without a record (best-effort connections)" }),
-});
-
-export const StatementHitView = Type.Object({
-  id: Type.String(),
-  sessionId: Type.String(),
-  seq: Type.Integer(),
-  subject: Type.String({ description: "the session's subject" }),
-  connectionName: Type.String(),
-  agent: Nullable(Type.String()),
-  startedAt: Iso,
-  text: Type.String(),
-  textTruncated: Type.Boolean({ description: "the text was cut for the listing; GET /sessions/{sessionId} has it whole" }),
-  kind: Type.String(),
-  command: Nullable(Type.String()),
-  objects: Type.Array(Type.String()),
-  decision: Type.String({ description: "allow | deny | review" }),
-  rule: Nullable(Type.String()),
-  reason: Nullable(Type.String()),
-  status: Type.String(),
-  durationMs: Nullable(Type.Number()),
-  rows: Nullable(Type.String({ description: "a decimal string (may exceed 2^53)" })),
-  commandTag: Nullable(Type.String()),
-  masked: Type.Integer(),
-  errorCode: Nullable(Type.String()),
-  error: Nullable(Type.String()),
-});
+export const StatementHitView = Type.Composite([
+  StatementView,
+  Type.Object({
+    sessionId: Type.String(),
+    subject: Type.String({ description: "the session's subject" }),
+    connectionName: Type.String(),
+    agent: Nullable(Type.String()),
+    textTruncated: Type.Boolean({ description: "the text was cut for the listing; GET /sessions/{sessionId} has it whole" }),
+  }),
+]);
 
 /** JSON-safe session: byte counts as numbers (well below 2^53 in practice), times as ISO strings. */
 export function sessionHitJson(h: SessionHit) {

@@ -9,7 +9,7 @@ import { parseFilter, searchSessions, visibleFilter } from "../audit/search.js";
 import type { Store } from "../store/index.js";
 import { FilterProperties, PageProperties, SessionHitView, sessionHitJson } from "./audit-filters.js";
 import { principalOf } from "./auth.js";
-import { IdParam, SessionView } from "./schemas.js";
+import { IdParam, SessionView, StatementView } from "./schemas.js";
 
 export interface SessionRoutesOptions {
   sessions: SessionRecorder;
@@ -26,25 +26,6 @@ const EMBEDDED_STATEMENTS = 1000;
 
 const Nullable = <T extends import("@sinclair/typebox").TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
-const StatementView = Type.Object({
-  id: Type.String(),
-  seq: Type.Integer(),
-  text: Type.String({ description: "as received; texts over 64 KiB end in `…[truncated N bytes]`" }),
-  kind: Type.String(),
-  command: Nullable(Type.String()),
-  objects: Type.Array(Type.String()),
-  decision: Type.String({ description: "allow | deny | review" }),
-  rule: Nullable(Type.String()),
-  reason: Nullable(Type.String()),
-  status: Type.String({ description: "pending | ok | error | denied | skipped" }),
-  startedAt: Type.Unsafe<string | Date>({ type: "string", format: "date-time" }),
-  durationMs: Nullable(Type.Number()),
-  rows: Nullable(Type.String({ description: "rows returned or affected; a decimal string (may exceed 2^53)" })),
-  commandTag: Nullable(Type.String()),
-  masked: Type.Integer(),
-  errorCode: Nullable(Type.String()),
-  error: Nullable(Type.String()),
-});
 
 const SessionDetail = Type.Composite([
   SessionView,

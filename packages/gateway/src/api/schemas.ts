@@ -107,3 +107,24 @@ export const SessionView = Type.Object({
   errorCode: Nullable(Type.String()),
   error: Nullable(Type.String()),
 });
+
+/** One recorded SQL statement (GET /sessions/:id, and the base of search hits). */
+export const StatementView = Type.Object({
+  id: Type.String(),
+  seq: Type.Integer(),
+  text: Type.String({ description: "as received; texts over 64 KiB end in `…[truncated N bytes]`" }),
+  kind: Type.String(),
+  command: Nullable(Type.String()),
+  objects: Type.Array(Type.String()),
+  decision: Type.String({ description: "allow | deny | review" }),
+  rule: Nullable(Type.String()),
+  reason: Nullable(Type.String()),
+  status: Type.String({ description: "pending | ok | error | denied | skipped" }),
+  startedAt: Time,
+  durationMs: Nullable(Type.Number()),
+  rows: Nullable(Type.String({ description: "rows returned or affected; a decimal string (may exceed 2^53)" })),
+  commandTag: Nullable(Type.String()),
+  masked: Type.Integer(),
+  errorCode: Nullable(Type.String()),
+  error: Nullable(Type.String()),
+});

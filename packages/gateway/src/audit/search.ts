@@ -17,6 +17,7 @@ import { AirlockError } from "@airlock/shared";
 import { isUuid } from "../sessions/statements-sql.js";
 import type { Store } from "../store/index.js";
 import type { AuditFilter } from "./search-filter.js";
+import type { StatementRow } from "../sessions/statements.js";
 
 export * from "./search-filter.js";
 
@@ -54,32 +55,15 @@ export interface SessionHit {
   unrecorded: number;
 }
 
-export interface StatementHit {
-  id: string;
+/** A statement as searches list it: its record plus its session's identity, connection and agent. */
+export interface StatementHit extends StatementRow {
   sessionId: string;
-  seq: number;
   /** The session's subject and connection. */
   subject: string;
   connectionName: string;
   agent: string | null;
-  startedAt: Date;
-  text: string;
   /** The text was cut to `textLimit` characters (the session view has it whole). */
   textTruncated: boolean;
-  kind: string;
-  command: string | null;
-  objects: string[];
-  decision: string;
-  rule: string | null;
-  reason: string | null;
-  status: string;
-  durationMs: number | null;
-  /** bigint as a decimal string: row counts can pass 2^53. */
-  rows: string | null;
-  commandTag: string | null;
-  masked: number;
-  errorCode: string | null;
-  error: string | null;
 }
 
 // ---- cursor --------------------------------------------------------------
